@@ -1,0 +1,1 @@
+"""Central's state: peewee models on SQLite (default) or PostgreSQL (by URL)."""

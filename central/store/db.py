@@ -1,0 +1,115 @@
+"""Opening the central database from a URL, and the transaction discipline.
+
+``sqlite:///path/to/file.db`` (or a bare path) opens SQLite in WAL mode with foreign
+keys on and a busy timeout; ``postgresql://user@host:port/db`` opens PostgreSQL. Every
+model binds to ``database_proxy`` so one process can point the whole schema at either.
+
+Writers use ``write_transaction()``: on SQLite it begins IMMEDIATE, taking the write
+lock up front, because a deferred transaction that reads and then writes can fail with
+"database is locked" when two writers upgrade at once; on PostgreSQL it is a plain
+transaction (row locks and the change log's own lock do the rest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import peewee
+
+database_proxy = peewee.DatabaseProxy()
+
+
+class DatabaseUrlError(ValueError):
+    """The database URL is not one this service can open."""
+
+
+def open_database(url: str) -> peewee.Database:
+    """Open (without connecting) the database named by ``url``."""
+    if url == ":memory:" or url == "sqlite://:memory:":
+        return _sqlite(":memory:")
+    if "://" not in url:
+        return _sqlite(url)
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:///relative.db -> "relative.db"; sqlite:////abs/path.db -> "/abs/path.db"
+        path = unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+        if not path:
+            raise DatabaseUrlError(f"database: sqlite URL {url!r} has no file path")
+        return _sqlite(path)
+    if parsed.scheme in ("postgresql", "postgres"):
+        options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        kwargs: dict[str, Any] = {
+            "user": unquote(parsed.username) if parsed.username else None,
+            "password": unquote(parsed.password) if parsed.password else None,
+            "host": options.pop("host", None) or parsed.hostname,
+            "port": parsed.port,
+            "connect_timeout": int(options.pop("connect_timeout", "10")),
+            **options,
+        }
+        name = unquote(parsed.path.lstrip("/")) or "postgres"
+        return peewee.PostgresqlDatabase(
+            name, autorollback=True, **{k: v for k, v in kwargs.items() if v is not None}
+        )
+    raise DatabaseUrlError(f"database: unsupported URL scheme {parsed.scheme!r} (use sqlite:// or postgresql://)")
+
+
+def _sqlite(path: str) -> peewee.SqliteDatabase:
+    if path != ":memory:":
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    return peewee.SqliteDatabase(
+        path,
+        pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "synchronous": "normal",  # WAL + normal: durable across process crashes
+            "busy_timeout": 10_000,
+            "cache_size": -16_000,
+        },
+        timeout=10,
+        check_same_thread=False,
+    )
+
+
+def is_sqlite(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database_proxy.obj
+    return isinstance(target, peewee.SqliteDatabase)
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database_proxy.obj
+    return isinstance(target, peewee.PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that will write. Nested calls become savepoints."""
+    db = database_proxy.obj
+    if db is None:
+        raise RuntimeError("database not initialised: call central.store.schema.init_database first")
+    if is_sqlite(db) and not db.in_transaction():
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
+
+
+def to_db(when: datetime) -> datetime:
+    """Aware datetime -> naive UTC for storage."""
+    if when.tzinfo is None:
+        raise ValueError("to_db: datetime must be timezone-aware")
+    return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(when: datetime | None) -> datetime | None:
+    """Naive UTC from storage -> aware UTC."""
+    if when is None:
+        return None
+    if isinstance(when, str):  # SQLite may hand back text for computed columns
+        when = datetime.fromisoformat(when)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
