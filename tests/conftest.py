@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.central import CentralUnderTest, running_central, sqlite_url
 from tests.support.pg import PgCluster, pg_cluster
 
 
@@ -20,3 +22,22 @@ def postgres_cluster() -> Iterator[PgCluster]:
 def postgres_url(postgres_cluster: PgCluster) -> str:
     """A fresh, empty PostgreSQL database for one test."""
     return postgres_cluster.create_database()
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[CentralUnderTest]:
+    """A real central server in this process on a fresh SQLite file (settable clock,
+    bootstrapped officer). See tests/support/central.py."""
+    with running_central(sqlite_url(tmp_path)) as under_test:
+        yield under_test
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def central_both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CentralUnderTest]:
+    """The same, once on SQLite and once on a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path)
+    else:
+        url = request.getfixturevalue("postgres_cluster").create_database()
+    with running_central(url) as under_test:
+        yield under_test

@@ -80,12 +80,25 @@ KINDS: frozenset[str] = frozenset(
     v for k, v in vars(ChangeKind).items() if not k.startswith("_") and isinstance(v, str)
 )
 
-# entity_id is, by kind: trips -> trip reference; verdict -> CCRN (or trip reference
-# when payload has "trip"); vehicle -> registration mark; driver -> document number;
-# watchlist_hit -> the watch-list entry id; lane_config -> lane code (or "*" for the
-# whole control point). The feed re-reads the current state of trips, vehicles and
-# drivers when it sends them, so their payload may be empty; watchlist_hit and
-# lane_config payloads are sent to the lane as they are (JSON objects).
+# What entity_id and payload are, by kind (the feed re-reads the current state of trips,
+# vehicles and drivers when it sends them, so their payloads may be empty):
+#   trip_*            entity_id = trip reference
+#   vehicle_changed   entity_id = registration mark (or the vehicle's row id)
+#   driver_changed    entity_id = document number (or the driver's row id)
+#   verdict_changed   entity_id = CCRN, or the trip reference with payload "scope": "trip";
+#                     payload {"verdict": "clear"|"inspect"|"hold" (or the proto number),
+#                     "reasons": ["R12 keyword ...", ...], optional "trip": reference,
+#                     optional "elock_state": "intact"|"tampered"|...}. The latest verdict
+#                     per consignment/trip is also kept in LaneVerdict for snapshots.
+#   watchlist_hit     entity_id = watch-list entry id; payload {"subject": "vehicle"|
+#                     "driver"|"company", "value": ..., "reason": ..., "action": "refer"|
+#                     "inspect", optional "removed": true}
+#   lane_config       entity_id = lane code, or "*" for every lane of the control point;
+#                     payload {"settings": {"name": "value", ...}}
+# watchlist_hit and lane_config are compacted, not pruned: the newest row per entity is
+# kept for ever, so a snapshot can rebuild them from the log itself.
+COMPACTED_KINDS = frozenset({ChangeKind.WATCHLIST_HIT, ChangeKind.LANE_CONFIG})
+_VERDICT_NAMES = {"clear": 1, "inspect": 2, "hold": 3}
 
 _DIRECTION_NAMES = {"import": 1, "export": 2}
 
@@ -118,7 +131,49 @@ class ChangeLogMeta(BaseModel):
         table_name = "change_log_meta"
 
 
-register_models(Change, ChangeLogMeta)
+class LaneVerdict(BaseModel):
+    """The latest verdict recorded through the change log, per consignment and per trip,
+    as lanes see it (written by :func:`record_change` in the writer's transaction)."""
+
+    scope = peewee.CharField(max_length=12)  # "consignment" | "trip"
+    key = peewee.CharField(max_length=32)  # CCRN or trip reference
+    verdict = peewee.SmallIntegerField()  # proto Verdict
+    reasons = peewee.TextField(default="[]")  # JSON list of text
+    elock_state = peewee.CharField(max_length=16, default="")
+    change_id = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "lane_verdict"
+        indexes = ((("scope", "key"), True),)
+
+
+register_models(Change, ChangeLogMeta, LaneVerdict)
+
+
+def _verdict_number(value: object) -> int:
+    if isinstance(value, str) and value.lower() in _VERDICT_NAMES:
+        return _VERDICT_NAMES[value.lower()]
+    if isinstance(value, int) and value in (1, 2, 3):
+        return value
+    raise ChangeLogError(f"change.payload.verdict: {value!r} is not clear, inspect or hold")
+
+
+def _keep_verdict(change_id: int, entity_id: str, payload: Mapping[str, Any]) -> None:
+    scope = "trip" if payload.get("scope") == "trip" else "consignment"
+    verdict = _verdict_number(payload.get("verdict"))
+    reasons = json.dumps([str(r) for r in payload.get("reasons", [])])
+    elock = str(payload.get("elock_state", ""))[:16]
+    LaneVerdict.insert(
+        scope=scope, key=entity_id, verdict=verdict, reasons=reasons, elock_state=elock, change_id=change_id
+    ).on_conflict(
+        conflict_target=[LaneVerdict.scope, LaneVerdict.key],
+        update={
+            LaneVerdict.verdict: verdict,
+            LaneVerdict.reasons: reasons,
+            LaneVerdict.elock_state: elock,
+            LaneVerdict.change_id: change_id,
+        },
+    ).execute()
 
 
 def _normalise_direction(direction: int | str | None) -> int | None:
@@ -168,6 +223,8 @@ def record_change(
         raise ChangeLogError("record_change must be called inside the writer's transaction")
     if is_postgres(db):
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CHANGE_LOG_LOCK,))
+    if kind == ChangeKind.VERDICT_CHANGED:
+        _verdict_number((payload or {}).get("verdict"))  # refuse before writing anything
     when = now if now is not None else datetime.now(UTC)
     row = Change.create(
         recorded_at=to_db(when),
@@ -177,6 +234,8 @@ def record_change(
         entity_id=str(entity_id),
         payload=json.dumps(dict(payload or {}), separators=(",", ":"), sort_keys=True, default=str),
     )
+    if kind == ChangeKind.VERDICT_CHANGED:
+        _keep_verdict(int(row.id), str(entity_id), payload or {})
     return int(row.id)
 
 
@@ -239,8 +298,9 @@ def pruned_through() -> int:
 
 
 def prune(older_than: datetime) -> int:
-    """Delete changes recorded before ``older_than`` (never the newest one); returns how
-    many. Lanes whose cursor falls below the new watermark get a snapshot."""
+    """Delete changes recorded before ``older_than`` (never the newest one, nor the newest
+    of each compacted entity); returns how many. Lanes whose cursor falls below the new
+    watermark get a snapshot."""
     db = database_proxy.obj
     with db.atomic():
         newest = head()
@@ -251,8 +311,35 @@ def prune(older_than: datetime) -> int:
         )
         if not cutoff:
             return 0
-        deleted = Change.delete().where(Change.id <= cutoff).execute()
+        newest_compacted = (
+            Change.select(peewee.fn.MAX(Change.id))
+            .where(Change.kind.in_(sorted(COMPACTED_KINDS)))
+            .group_by(Change.kind, Change.control_point, Change.entity_id)
+        )
+        deleted = Change.delete().where((Change.id <= cutoff) & Change.id.not_in(newest_compacted)).execute()
         ChangeLogMeta.insert(key="pruned_through", value=str(cutoff)).on_conflict(
             conflict_target=[ChangeLogMeta.key], update={ChangeLogMeta.value: str(cutoff)}
         ).execute()
     return int(deleted)
+
+
+def latest_compacted(control_point: str, direction: int, up_to: int) -> list[ChangeRow]:
+    """The newest watch-list and lane-configuration row of each entity concerning this
+    control point and direction, among ids <= ``up_to`` (for a snapshot)."""
+    scope = (
+        (Change.kind.in_(sorted(COMPACTED_KINDS)))
+        & (Change.id <= up_to)
+        & ((Change.control_point == control_point.upper()) | Change.control_point.is_null())
+        & ((Change.direction == direction) | Change.direction.is_null())
+    )
+    newest = Change.select(peewee.fn.MAX(Change.id)).where(scope).group_by(Change.kind, Change.entity_id)
+    query = (
+        Change.select(
+            Change.id, Change.kind, Change.control_point, Change.direction, Change.entity_id, Change.payload
+        )
+        .where(Change.id.in_(newest))
+        .order_by(Change.id)
+        .tuples()
+    )
+    rows = cast("list[tuple[Any, ...]]", list(query))
+    return [ChangeRow(int(i), k, cp, d, e, json.loads(p or "{}")) for i, k, cp, d, e, p in rows]

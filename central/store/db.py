@@ -53,7 +53,7 @@ def open_database(url: str) -> peewee.Database:
         }
         name = unquote(parsed.path.lstrip("/")) or "postgres"
         return peewee.PostgresqlDatabase(
-            name, autorollback=True, **{k: v for k, v in kwargs.items() if v is not None}
+            name, **{k: v for k, v in kwargs.items() if v is not None}
         )
     raise DatabaseUrlError(f"database: unsupported URL scheme {parsed.scheme!r} (use sqlite:// or postgresql://)")
 

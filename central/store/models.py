@@ -151,6 +151,9 @@ class Consignment(BaseModel):
     ccrn = peewee.CharField(max_length=16, unique=True)
     company = peewee.ForeignKeyField(Company, backref="consignments")
     idempotency_key = peewee.CharField(max_length=64)
+    # SHA-256 of the submission as first received: a retry with the same key must carry
+    # the same content to get the same CCRN back.
+    request_hash = peewee.CharField(max_length=64, default="")
     direction = peewee.SmallIntegerField()
     control_point = peewee.ForeignKeyField(ControlPoint, backref="consignments")
     status = peewee.SmallIntegerField(index=True)  # proto rocars.v1.ConsignmentStatus

@@ -1,0 +1,1 @@
+"""The gRPC edge of the central service: servicers, the auth interceptor, error mapping."""

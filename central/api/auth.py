@@ -1,0 +1,279 @@
+"""The one place where calls are authenticated and authorised.
+
+Every RPC declares the roles that may call it in its proto definition
+(``option (rocars.v1.allowed_roles) = ...``, see proto/rocars/v1/auth.proto). The
+interceptor reads those options from the descriptor pool, so authorisation is part of
+the published API, not scattered through handlers. A method without options is refused
+to everyone (fail closed); only the gRPC health and reflection services are public
+besides methods marked ``public_method``.
+
+Identity:
+- people and their systems: ``authorization: Bearer rcs_...`` metadata (central.services.tokens);
+- lanes and e-lock gateways: the client certificate of a mutual-TLS connection (only the
+  lane listener requests one). Certificate convention (central/pki.py issues them):
+  subject CN = the lane code (as registered with ``RegisterLane``) or the gateway id;
+  subject OU = ``lane`` or ``elock-gateway``. A certificate without OU is taken as a lane.
+  A lane must also be registered and active; a gateway is trusted because the TLS layer
+  verified its certificate against the client CA.
+
+Ownership ("a company sees only its own consignments") is the services' job, on top.
+The handler reads the caller with ``current_principal()``. Service errors raised by a
+handler become gRPC statuses here too (central.api.errors), in one place.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from google.protobuf import descriptor_pool
+
+from central.api import errors as api_errors
+from central.services import errors
+from central.services import tokens
+from central.services.principal import ELOCK_GATEWAY, LANE, Principal
+from central.store import models
+from proto.rocars.v1 import auth_pb2
+
+log = logging.getLogger("central.api.access")
+
+PUBLIC_SERVICES = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+                             "grpc.reflection.v1.ServerReflection"})
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("rocars_principal", default=None)
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of the RPC being handled (raises outside a call)."""
+    principal = _current.get()
+    if principal is None:
+        raise errors.Unauthenticated("no authenticated caller")
+    return principal
+
+
+@dataclass(frozen=True, slots=True)
+class MethodPolicy:
+    public: bool
+    roles: frozenset[int]
+
+
+def method_policy(full_method: str) -> MethodPolicy | None:
+    """Policy of ``/pkg.Service/Method`` from its proto options; None when the method
+    is unknown or declares nothing (refused)."""
+    try:
+        _, service, method = full_method.split("/")
+    except ValueError:
+        return None
+    if service in PUBLIC_SERVICES:
+        return MethodPolicy(public=True, roles=frozenset())
+    try:
+        desc = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+    except KeyError:
+        return None
+    options = desc.GetOptions()
+    public = bool(options.Extensions[auth_pb2.public_method])
+    roles = frozenset(int(r) for r in options.Extensions[auth_pb2.allowed_roles])
+    if not public and not roles:
+        return None
+    return MethodPolicy(public=public, roles=roles)
+
+
+def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise errors.Unauthenticated("authorization: expected 'Bearer <token>'")
+            return token.strip()
+    return None
+
+
+def certificate_principal(auth_context: dict[str, list[bytes]]) -> Principal | None:
+    """The lane or gateway named by a verified client certificate, or None if the
+    connection carries none."""
+    pems = auth_context.get("x509_pem_cert")
+    if not pems:
+        return None
+    cert = x509.load_pem_x509_certificate(pems[0])
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    cn = str(cns[0].value) if cns else ""
+    ou = str(ous[0].value).lower().replace("_", "-") if ous else "lane"
+    if not cn:
+        raise errors.Unauthenticated("client certificate: subject has no CN")
+    if ou == "elock-gateway":
+        return Principal(ELOCK_GATEWAY, 0, cn)
+    if ou != "lane":
+        raise errors.Unauthenticated(f"client certificate: OU {ou!r} is not 'lane' or 'elock-gateway'")
+    lane = (
+        models.Lane.select(models.Lane, models.ControlPoint)
+        .join(models.ControlPoint)
+        .where(models.Lane.code == cn)
+        .first()
+    )
+    if lane is None or not lane.active:
+        raise errors.Unauthenticated(f"client certificate: lane {cn!r} is not registered or not active")
+    return Principal(LANE, lane.id, cn, control_point=lane.control_point.code, direction=lane.direction)
+
+
+def authenticate(context: grpc.ServicerContext) -> Principal | None:
+    """Certificate first (a machine), then bearer token; None if the call has neither."""
+    principal = certificate_principal(context.auth_context())
+    token = _bearer(context.invocation_metadata())  # type: ignore[arg-type]
+    if principal is not None:
+        return principal
+    if token is None:
+        return None
+    return tokens.authenticate(token)
+
+
+def _check(policy: MethodPolicy | None, context: grpc.ServicerContext, method: str) -> Principal | None:
+    if policy is None:
+        raise errors.PermissionDenied(f"{method}: method declares no allowed roles (refused)")
+    if policy.public:
+        return None
+    principal = authenticate(context)
+    if principal is None:
+        raise errors.Unauthenticated("authorization: missing bearer token or client certificate")
+    if principal.role not in policy.roles:
+        raise errors.PermissionDenied(f"{method}: not allowed for role {principal.role}")
+    return principal
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    """Authenticates, authorises, maps service errors, logs one line per call."""
+
+    def __init__(self) -> None:
+        self._policies: dict[str, MethodPolicy | None] = {}
+
+    def _policy(self, method: str) -> MethodPolicy | None:
+        if method not in self._policies:
+            self._policies[method] = method_policy(method)
+        return self._policies[method]
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        policy = self._policy(method)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method, policy),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method, policy),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, method, policy),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._wrap_stream(handler.stream_stream, method, policy),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    @staticmethod
+    def _wrap_unary(
+        behaviour: Callable[[Any, grpc.ServicerContext], Any], method: str, policy: MethodPolicy | None
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            principal: Principal | None = None
+            outcome = "OK"
+            token = None
+            try:
+                principal = _check(policy, context, method)
+                token = _current.set(principal)
+                return behaviour(request, context)
+            except errors.ServiceError as exc:
+                outcome = type(exc).__name__
+                api_errors.abort_with(context, exc)
+            except Exception as exc:
+                if _is_abort(exc, context):
+                    outcome = "aborted"
+                    raise
+                outcome = "internal"
+                api_errors.abort_internal(context, exc, method)
+            finally:
+                if token is not None:
+                    _current.reset(token)
+                _log_call(method, principal, outcome, started)
+            return None  # unreachable: abort raises
+
+        return wrapped
+
+    @staticmethod
+    def _wrap_stream(
+        behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]], method: str, policy: MethodPolicy | None
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            started = time.perf_counter()
+            principal: Principal | None = None
+            outcome = "OK"
+            token = None
+            try:
+                principal = _check(policy, context, method)
+                token = _current.set(principal)
+                yield from behaviour(request, context)
+            except errors.ServiceError as exc:
+                outcome = type(exc).__name__
+                api_errors.abort_with(context, exc)
+            except GeneratorExit:
+                outcome = "cancelled"
+                raise
+            except Exception as exc:
+                if _is_abort(exc, context):
+                    outcome = "aborted"
+                    raise
+                outcome = "internal"
+                api_errors.abort_internal(context, exc, method)
+            finally:
+                if token is not None:
+                    try:
+                        _current.reset(token)
+                    except ValueError:  # generator closed from another context
+                        pass
+                _log_call(method, principal, outcome, started)
+
+        return wrapped
+
+
+def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
+    # context.abort() raises a bare Exception after setting the code; let it through.
+    code = getattr(context, "code", lambda: None)()
+    return type(exc) is Exception and code is not None and code != grpc.StatusCode.OK
+
+
+def _log_call(method: str, principal: Principal | None, outcome: str, started: float) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "rpc",
+            extra={
+                "rpc_method": method,
+                "principal": principal.key if principal else "-",
+                "outcome": outcome,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )

@@ -1,0 +1,73 @@
+"""Which servicers the server runs. Each area adds its module name to
+``SERVICER_MODULES``; the module exposes ``add_to_server(server, ctx)``. No area edits
+another's code to plug in."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import peewee
+
+from central.clock import Clock
+
+log = logging.getLogger(__name__)
+
+SERVICER_MODULES: list[str] = [
+    "central.api.diagnostics",
+    "central.api.registration",
+    "central.api.cargo",
+    "central.api.bundling",
+    # other areas (one line each):
+    "central.risk.api",
+    "central.sync.api",
+]
+
+# Modules that may be absent while their area is still being built; a missing core
+# module is a start-up error.
+OPTIONAL_MODULES = frozenset({"central.risk.api", "central.sync.api"})
+
+
+@dataclass
+class ServerConfig:
+    """Tunables, from the ``--config`` TOML file's ``[central]`` table (same names)."""
+
+    default_slot_minutes: int = 15
+    default_slot_capacity: int = 60
+    submission_min_lead_minutes: int = 30  # Cap. 60L: at least 30 minutes before crossing
+    submission_max_lead_days: int = 14  # ... and no earlier than 14 days before
+    bundling_min_lead_minutes: int = 30
+    max_page_size: int = 1000
+    token_cache_seconds: float = 5.0
+    max_ccrns_per_trip: int = 50
+    extra: dict[str, Any] = field(default_factory=dict)  # other areas' tables, by name
+
+
+@dataclass
+class ServerContext:
+    """What every servicer gets: the database, the clock, the configuration, and the
+    service names it registered (for health and reflection)."""
+
+    database: peewee.Database
+    clock: Clock
+    config: ServerConfig
+    service_names: list[str] = field(default_factory=list)
+
+
+def add_servicers(server: grpc.Server, ctx: ServerContext, modules: list[str] | None = None) -> list[str]:
+    """Import every listed module and let it register; returns the modules loaded."""
+    loaded: list[str] = []
+    for name in modules if modules is not None else SERVICER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if name in OPTIONAL_MODULES and exc.name is not None and name.startswith(exc.name):
+                log.info("servicer module %s not present; skipped", name)
+                continue
+            raise
+        module.add_to_server(server, ctx)
+        loaded.append(name)
+    return loaded

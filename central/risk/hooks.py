@@ -1,0 +1,24 @@
+"""Entry points the core calls inside its writer's transaction (central.services.hooks).
+
+Submission and amendment call ``on_consignment_changed``; bundling, re-bundling and
+unbundling call ``on_trip_changed``. An exception here rolls the core's write back, so a
+consignment is never stored without its profile.
+"""
+
+from __future__ import annotations
+
+from central.risk import profiling
+from central.store import models as m
+
+
+def on_consignment_changed(consignment: m.Consignment) -> None:
+    profiling.profile_consignment(consignment)
+    trip_id = consignment.trip_id  # type: ignore[attr-defined]
+    if trip_id:
+        trip = m.Trip.get_or_none(m.Trip.id == trip_id)  # type: ignore[attr-defined]
+        if trip is not None:
+            profiling.profile_trip(trip)
+
+
+def on_trip_changed(trip: m.Trip) -> None:
+    profiling.profile_trip(trip)

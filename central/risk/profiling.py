@@ -1,0 +1,398 @@
+"""Profiling against the store: facts from the core models, assessments kept, changes recorded.
+
+Runs inside the writer's transaction (submission, amendment, bundling: via ``hooks``; rule
+changes, overrides, inspections and e-lock events: via the officer and e-lock services),
+never at the kiosk. Whenever the verdict a lane acts on changes, a ``verdict_changed`` row
+goes to the change log in the same transaction, so lanes learn of it through the sync feed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from central.risk import rulestore
+from central.risk.engine import CompiledRules
+from central.risk.facts import Assessment, ConsignmentFacts, History, Reason, TripFacts, Verdict
+from central.risk.models import ElockState, RiskAssessment, RiskHistory
+from central.risk.runtime import runtime
+from central.risk.stats import AnomalyStats
+from central.store import changes
+from central.store import models as m
+from central.store.db import from_db, to_db, write_transaction
+from proto.rocars.v1 import common_pb2
+
+log = logging.getLogger(__name__)
+
+DIRECTION_NAMES: dict[int, str] = {common_pb2.IMPORT: "import", common_pb2.EXPORT: "export"}
+# Consignments and trips still ahead of the boundary: the ones a rule change must re-score.
+OPEN_CONSIGNMENT = (common_pb2.SUBMITTED, common_pb2.AMENDED, common_pb2.BUNDLED)
+OPEN_TRIP = (common_pb2.TRIP_BUNDLED,)
+# Typed Any: peewee's stubs know neither implicit ids nor .tuples() rows.
+C: Any = m.Consignment
+T: Any = m.Trip
+CPM: Any = m.ControlPoint
+RA: Any = RiskAssessment
+RH: Any = RiskHistory
+ES: Any = ElockState
+
+
+def _aware(value: Any) -> datetime:
+    out = from_db(value)
+    assert out is not None
+    return out
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass
+class Preloaded:
+    """Everything per-company/driver/lock a batch re-score needs, read once."""
+
+    company_created: dict[int, list[datetime]] = field(default_factory=dict)
+    history: dict[tuple[str, int], History] = field(default_factory=dict)
+    elock: dict[str, str] = field(default_factory=dict)
+    cp_codes: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> Preloaded:
+        p = cls()
+        created: dict[int, list[datetime]] = defaultdict(list)
+        for company_id, created_at in C.select(C.company, C.created_at).tuples().iterator():
+            created[company_id].append(created_at)
+        for values in created.values():
+            values.sort()
+        p.company_created = dict(created)
+        for subject, sid, hits, clean in RH.select(RH.subject, RH.subject_id, RH.hits, RH.clean).tuples():
+            p.history[(subject, sid)] = History(hits, clean)
+        p.elock = {
+            lock: effective_elock(state, breach)
+            for lock, state, breach in ES.select(ES.elock_id, ES.state, ES.breach).tuples()
+        }
+        p.cp_codes = dict(CPM.select(CPM.id, CPM.code).tuples())
+        return p
+
+
+def effective_elock(state: str, breach: str) -> str:
+    return breach or state
+
+
+def history_of(subject: str, subject_id: int, pre: Preloaded | None = None) -> History:
+    if pre is not None:
+        return pre.history.get((subject, subject_id), History())
+    row = RiskHistory.get_or_none((RiskHistory.subject == subject) & (RiskHistory.subject_id == subject_id))
+    return History(row.hits, row.clean) if row else History()
+
+
+def _cp_code(cp_id: int, pre: Preloaded | None) -> str:
+    if pre is not None and cp_id in pre.cp_codes:
+        return pre.cp_codes[cp_id]
+    return str(m.ControlPoint.get_by_id(cp_id).code)
+
+
+def consignment_facts(c: m.Consignment, pre: Preloaded | None = None) -> ConsignmentFacts:
+    company_id = int(c.company_id)  # type: ignore[attr-defined]
+    if pre is not None:
+        seen = bisect.bisect_left(pre.company_created.get(company_id, []), c.created_at)
+    else:
+        seen = C.select().where((C.company == company_id) & (C.created_at < c.created_at)).count()
+    elock = ""
+    if c.transshipment and c.elock_id:
+        if pre is not None:
+            elock = pre.elock.get(c.elock_id, "")
+        else:
+            row = ElockState.get_or_none(ElockState.elock_id == c.elock_id)
+            elock = effective_elock(row.state, row.breach) if row else ""
+    return ConsignmentFacts(
+        ccrn=c.ccrn,
+        company_id=company_id,
+        control_point=_cp_code(c.control_point_id, pre),  # type: ignore[attr-defined]
+        direction=DIRECTION_NAMES.get(c.direction, ""),
+        expected_at=_aware(c.expected_at),
+        packages=int(c.packages_count),
+        packages_description=c.package_description,
+        articles_description=c.article_description,
+        consignor_name=c.consignor_name,
+        consignor_address=c.consignor_address,
+        consignee_name=c.consignee_name,
+        consignee_address=c.consignee_address,
+        hs_code=c.hs_code or "",
+        declared_value=_num(c.declared_value),
+        gross_weight_kg=_num(c.gross_weight_kg),
+        amended_at=_aware(c.updated_at) if c.version > 1 else None,
+        company_seen=seen,
+        company_history=history_of("company", company_id, pre),
+        transshipment=bool(c.transshipment),
+        elock_state=elock,
+    )
+
+
+def build_stats() -> AnomalyStats:
+    """Anomaly statistics over every consignment that declared a value or a weight."""
+    stats = AnomalyStats()
+    rows = C.select(C.company, C.hs_code, C.declared_value, C.gross_weight_kg).where(
+        C.declared_value.is_null(False) | C.gross_weight_kg.is_null(False)
+    )
+    for company_id, hs, value, weight in rows.tuples().iterator():
+        stats.add(
+            ConsignmentFacts(
+                ccrn="",
+                company_id=company_id,
+                control_point="",
+                direction="",
+                expected_at=datetime.min,
+                hs_code=hs or "",
+                declared_value=_num(value),
+                gross_weight_kg=_num(weight),
+            )
+        )
+    return stats
+
+
+def reason_text(r: dict[str, Any]) -> str:
+    sign = "+" if int(r["points"]) >= 0 else ""
+    head = f"{r['rule_id']} {r['field']}={r['value']} {sign}{r['points']}"
+    return f"{head}: {r['detail']}" if r.get("detail") else head
+
+
+def _store(
+    subject: str,
+    reference: str,
+    cp: str,
+    direction: int,
+    expected_at: datetime,
+    a: Assessment,
+    basis: str,
+    now: datetime,
+    extra: dict[str, Any],
+    row: RiskAssessment | None = None,
+    *,
+    lookup: bool = True,
+) -> RiskAssessment:
+    if row is None and lookup:
+        row = RiskAssessment.get_or_none(
+            (RiskAssessment.subject == subject) & (RiskAssessment.reference == reference)
+        )
+    reasons = a.reasons_as_dicts()
+    reasons_json = json.dumps(reasons, sort_keys=True, ensure_ascii=False)
+    if row is None:
+        row = RiskAssessment.create(
+            subject=subject,
+            reference=reference,
+            control_point=cp,
+            direction=direction,
+            expected_at=to_db(expected_at),
+            verdict=int(a.verdict),
+            effective=int(a.verdict),
+            score=a.score,
+            reasons=reasons_json,
+            rule_set_version=a.rule_set_version,
+            basis=basis,
+            assessed_at=to_db(now),
+        )
+        _emit(row, reasons, extra, now)
+        return row
+    applies = row.override_verdict is not None and row.override_basis == basis
+    effective = int(row.override_verdict or 0) if applies else int(a.verdict)
+    old_rules = [r["rule_id"] for r in json.loads(row.reasons)]
+    emit = effective != row.effective or old_rules != [r["rule_id"] for r in reasons]
+    updates = {
+        "control_point": cp,
+        "direction": direction,
+        "expected_at": to_db(expected_at),
+        "verdict": int(a.verdict),
+        "effective": effective,
+        "score": a.score,
+        "reasons": reasons_json,
+        "rule_set_version": a.rule_set_version,
+        "basis": basis,
+    }
+    dirty = {k: v for k, v in updates.items() if getattr(row, k) != v}
+    if dirty:
+        dirty["assessed_at"] = to_db(now)
+        for k, v in dirty.items():
+            setattr(row, k, v)
+        RA.update(dirty).where(RA.id == row.id).execute()  # type: ignore[attr-defined]
+    if emit:
+        _emit(row, reasons, extra, now)
+    return row
+
+
+def _emit(row: RiskAssessment, reasons: list[dict[str, Any]], extra: dict[str, Any], now: datetime) -> None:
+    texts = [reason_text(r) for r in reasons]
+    if row.override_verdict is not None and row.effective == row.override_verdict and row.override_reason:
+        texts.append(f"override by {row.override_by}: {row.override_reason}")
+    payload: dict[str, Any] = {"verdict": Verdict(row.effective).label, "reasons": texts, **extra}
+    if row.subject == "trip":
+        payload["scope"] = "trip"
+    changes.record_change(
+        changes.ChangeKind.VERDICT_CHANGED, row.control_point, row.direction, row.reference, payload, now=now
+    )
+
+
+def _context() -> tuple[CompiledRules, AnomalyStats, datetime]:
+    rt = runtime()
+    return rt.compiled(rulestore.current_version()), rt.stats(), rt.clock.now()
+
+
+def profile_consignment(
+    c: m.Consignment,
+    pre: Preloaded | None = None,
+    ctx: tuple[CompiledRules, AnomalyStats, datetime] | None = None,
+    row: RiskAssessment | None = None,
+    lookup: bool = True,
+) -> RiskAssessment:
+    """Score one consignment and keep the result (call inside the writer's transaction)."""
+    engine, stats, now = ctx or _context()
+    f = consignment_facts(c, pre)
+    a = engine.assess_consignment(f, stats)
+    extra: dict[str, Any] = {}
+    if f.transshipment:
+        extra["elock_state"] = (f.elock_state or "no_report")[:16]
+    trip_id = c.trip_id  # type: ignore[attr-defined]
+    if trip_id:
+        extra["trip"] = T.select(T.reference).where(T.id == trip_id).scalar()
+    return _store(
+        "consignment",
+        c.ccrn,
+        f.control_point,
+        int(c.direction),
+        f.expected_at,
+        a,
+        f"v{c.version}",
+        now,
+        extra,
+        row,
+        lookup=lookup,
+    )
+
+
+def _trip_basis(t: m.Trip, plate: str, doc: str, ccrns: Iterable[tuple[str, int]]) -> str:
+    text = "|".join(
+        [
+            plate,
+            doc,
+            str(t.direction),
+            str(t.control_point_id),  # type: ignore[attr-defined]
+            *sorted(f"{c}:{v}" for c, v in ccrns),
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def profile_trip(
+    t: m.Trip, pre: Preloaded | None = None, ctx: tuple[CompiledRules, AnomalyStats, datetime] | None = None
+) -> RiskAssessment:
+    """Score a trip: strictest of its consignments (as lanes see them), driver, vehicle, draw."""
+    engine, stats, now = ctx or _context()
+    consignments = list(C.select().where((C.trip == t.id) & (C.status != common_pb2.CANCELLED)))  # type: ignore[attr-defined]
+    refs = [c.ccrn for c in consignments]
+    stored = (
+        {
+            r.reference: r
+            for r in RiskAssessment.select().where(
+                (RiskAssessment.subject == "consignment") & RiskAssessment.reference.in_(refs)
+            )
+        }
+        if refs
+        else {}
+    )
+    pairs: list[tuple[str, Assessment]] = []
+    for c in consignments:
+        row = stored.get(c.ccrn)
+        if row is None or row.rule_set_version != engine.version or row.basis != f"v{c.version}":
+            row = profile_consignment(c, pre, (engine, stats, now), row, lookup=False)
+        pairs.append((c.ccrn, Assessment(Verdict(int(row.effective)), row.score, (), row.rule_set_version)))
+    plate, doc = (
+        m.Vehicle.select(m.Vehicle.registration_mark).where(m.Vehicle.id == t.vehicle_id).scalar(),  # type: ignore[attr-defined]
+        m.Driver.select(m.Driver.document_number).where(m.Driver.id == t.driver_id).scalar(),  # type: ignore[attr-defined]
+    )
+    cp = _cp_code(t.control_point_id, pre)  # type: ignore[attr-defined]
+    facts = TripFacts(
+        trip_id=t.reference,
+        control_point=cp,
+        direction=DIRECTION_NAMES.get(t.direction, ""),
+        expected_at=_aware(t.expected_arrival),
+        vehicle_plate=plate or "",
+        driver_id=doc or "",
+        driver_history=history_of("driver", int(t.driver_id), pre),  # type: ignore[attr-defined]
+    )
+    a = engine.assess_trip(facts, pairs)
+    basis = _trip_basis(t, facts.vehicle_plate, facts.driver_id, ((c.ccrn, c.version) for c in consignments))
+    return _store("trip", t.reference, cp, int(t.direction), facts.expected_at, a, basis, now, {})
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    version: int
+    consignments: int
+    trips: int
+    changed: int
+    seconds: float
+
+
+def rescore_open(*, batch: int = 500, force: bool = False) -> RescoreResult:
+    """Re-score every open consignment and trip not yet scored by the current rule set.
+
+    Batches commit separately so a long re-score never holds the write lock for long; it is
+    idempotent (rows already on the current version are skipped unless ``force``), so an
+    interrupted run is finished by the next one (the server runs one at start-up).
+    """
+    import time
+
+    started = time.monotonic()
+    rt = runtime()
+    version = rulestore.current_version()
+    engine = rt.compiled(version)
+    stats = rt.stats(refresh=True)
+    pre = Preloaded.load()
+    head_before = changes.head()
+    n_c = n_t = 0
+    last = 0
+    while True:
+        rows = list(
+            C.select().where((C.id > last) & C.status.in_(OPEN_CONSIGNMENT)).order_by(C.id).limit(batch)
+        )
+        if not rows:
+            break
+        last = rows[-1].id
+        stored = {
+            r.reference: r
+            for r in RiskAssessment.select().where(
+                (RiskAssessment.subject == "consignment")
+                & RiskAssessment.reference.in_([c.ccrn for c in rows])
+            )
+        }
+        with write_transaction():
+            ctx = (engine, stats, rt.clock.now())
+            for c in rows:
+                row = stored.get(c.ccrn)
+                if force or row is None or row.rule_set_version != version:
+                    profile_consignment(c, pre, ctx, row, lookup=False)
+                    n_c += 1
+    last = 0
+    while True:
+        trips = list(T.select().where((T.id > last) & T.status.in_(OPEN_TRIP)).order_by(T.id).limit(batch))
+        if not trips:
+            break
+        last = trips[-1].id
+        with write_transaction():
+            ctx = (engine, stats, rt.clock.now())
+            for t in trips:
+                profile_trip(t, pre, ctx)
+                n_t += 1
+    changed = changes.head() - head_before
+    return RescoreResult(version, n_c, n_t, changed, time.monotonic() - started)
+
+
+def assessment_reasons(row: RiskAssessment) -> list[Reason]:
+    return [Reason.from_dict(r) for r in json.loads(row.reasons)]

@@ -1,0 +1,229 @@
+"""``rocars-central``: the central gRPC server.
+
+    rocars-central --listen 127.0.0.1:50051 --database sqlite:///var/lib/rocars/central.db
+    rocars-central --listen 0.0.0.0:443 --tls-cert s.pem --tls-key s.key \
+                   --lane-listen 0.0.0.0:8443 --client-ca lanes-ca.pem \
+                   --database postgresql://rocars@db/rocars
+
+Two listeners because gRPC's server TLS either requires a client certificate or does
+not ask for one: ``--listen`` serves people and their systems (bearer tokens; TLS
+optional, for a terminating proxy or a loopback test), ``--lane-listen`` serves lanes
+and e-lock gateways with mutual TLS required. The same servicers answer on both; the
+auth interceptor decides by role.
+
+Tests and other areas start it in-process with :func:`start_server`, which returns a
+handle with ``.port``, ``.lane_port`` and ``.stop()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import tomllib
+from collections.abc import Sequence
+from concurrent import futures
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from central import logs
+from central.api.auth import AuthInterceptor
+from central.api.registry import ServerConfig, ServerContext, add_servicers
+from central.clock import Clock, SystemClock
+from central.services import tokens
+from central.store.schema import init_database
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB: far above any real request, far below harm
+
+GRPC_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", 16 * MAX_MESSAGE_BYTES),
+    # Lanes keep a stream open for hours and ping it; accept their keepalives.
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.so_reuseport", 0),
+]
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def server_credentials(self, require_client_cert: bool) -> grpc.ServerCredentials:
+        if require_client_cert and self.client_ca is None:
+            raise ValueError("--client-ca is required for the lane listener (mutual TLS)")
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=self.client_ca.read_bytes() if require_client_cert and self.client_ca else None,
+            require_client_auth=require_client_cert,
+        )
+
+
+class ServerHandle:
+    """A running server. ``stop()`` is safe to call twice."""
+
+    def __init__(self, server: grpc.Server, ctx: ServerContext, port: int, lane_port: int | None,
+                 health_servicer: health.HealthServicer) -> None:
+        self.server = server
+        self.ctx = ctx
+        self.port = port
+        self.lane_port = lane_port
+        self._health = health_servicer
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, grace: float = 5.0) -> None:
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+        # Tell load balancers first, then let calls in flight finish within the grace.
+        self._health.enter_graceful_shutdown()
+        self.server.stop(grace).wait(grace + 5)
+        log.info("server stopped")
+
+    def wait(self) -> None:
+        self.server.wait_for_termination()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def load_config(path: Path | None) -> ServerConfig:
+    config = ServerConfig()
+    if path is None:
+        return config
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    table = data.get("central", {})
+    known = {f.name: f for f in fields(ServerConfig)}
+    for key, value in table.items():
+        if key not in known or key == "extra":
+            raise ValueError(f"config [central].{key}: unknown setting")
+        expected = type(getattr(config, key))
+        if not isinstance(value, expected) and not (expected is float and isinstance(value, int)):
+            raise ValueError(f"config [central].{key}: must be {expected.__name__}")
+        setattr(config, key, value)
+    config.extra = {k: v for k, v in data.items() if k != "central"}
+    return config
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port
+
+
+def start_server(
+    database_url: str,
+    *,
+    listen: str = "127.0.0.1:0",
+    lane_listen: str | None = None,
+    tls: TlsFiles | None = None,
+    clock: Clock | None = None,
+    config: ServerConfig | None = None,
+    max_workers: int = 16,
+    modules: list[str] | None = None,
+) -> ServerHandle:
+    """Open (and migrate) the database, register every servicer, start listening.
+
+    One process serves one database: the models bind to a process-wide proxy.
+    """
+    config = config or ServerConfig()
+    tokens.token_cache.ttl_s = config.token_cache_seconds
+    tokens.token_cache.clear()
+    database = init_database(database_url)
+    ctx = ServerContext(database=database, clock=clock or SystemClock(), config=config)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        interceptors=[AuthInterceptor()],
+        options=GRPC_OPTIONS,
+        maximum_concurrent_rpcs=max_workers * 64,
+    )
+    add_servicers(server, ctx, modules)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *ctx.service_names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*ctx.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    port = _bind(server, listen, tls.server_credentials(False) if tls else None)
+    lane_port = None
+    if lane_listen is not None:
+        if tls is None:
+            raise ValueError("--lane-listen needs --tls-cert, --tls-key and --client-ca (mutual TLS)")
+        lane_port = _bind(server, lane_listen, tls.server_credentials(True))
+    server.start()
+    log.info("central listening", extra={"port": port, "lane_port": lane_port, "services": ctx.service_names})
+    return ServerHandle(server, ctx, port, lane_port, health_servicer)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rocars-central", description="ROCARS central gRPC server")
+    p.add_argument("--listen", default="127.0.0.1:50051", help="address for token clients (default %(default)s)")
+    p.add_argument("--lane-listen", help="address for lanes and e-lock gateways (mutual TLS)")
+    p.add_argument("--database", default="sqlite:///rocars-central.db", help="sqlite:///path or postgresql://...")
+    p.add_argument("--tls-cert", type=Path)
+    p.add_argument("--tls-key", type=Path)
+    p.add_argument("--client-ca", type=Path, help="CA that issues lane and gateway certificates")
+    p.add_argument("--config", type=Path, help="TOML file; settings in its [central] table")
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--plain-logs", action="store_true", help="human-readable logs instead of JSON lines")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level, json_lines=not args.plain_logs)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("rocars-central: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = TlsFiles(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
+    try:
+        config = load_config(args.config)
+        handle = start_server(args.database, listen=args.listen, lane_listen=args.lane_listen, tls=tls,
+                              config=config, max_workers=args.workers)
+    except (OSError, ValueError) as exc:
+        print(f"rocars-central: {exc}", file=sys.stderr)
+        return 1
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # Machine-readable start-up line for supervisors and tests that pass port 0.
+    print(f"LISTENING port={handle.port} lane_port={handle.lane_port or 0}", flush=True)
+    while not done.wait(1.0):  # a timed wait keeps the main thread responsive to signals
+        pass
+    handle.stop(grace=10.0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""API tokens: 256-bit random, shown once, stored only as SHA-256.
+
+A fast hash is right here (unlike passwords): the token has 256 bits of entropy, so
+nothing can be brute-forced from the hash, and every call pays for the look-up.
+Tokens carry a short prefix (``rcs_``) so secret scanners can spot a leaked one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from datetime import datetime
+
+from central.services import errors
+from central.services.principal import COMPANY, DRIVER, OFFICER, Principal
+from central.store import models
+from central.store.db import to_db
+
+TOKEN_PREFIX = "rcs_"
+MAX_TOKEN_LENGTH = 128
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue(
+    role: int,
+    now: datetime,
+    *,
+    officer: models.Officer | None = None,
+    company: models.Company | None = None,
+    driver: models.Driver | None = None,
+    label: str = "",
+) -> str:
+    """Create a token for one account (inside the caller's transaction); returns the
+    clear token, which is never stored."""
+    accounts = {OFFICER: officer, COMPANY: company, DRIVER: driver}
+    if role not in accounts or accounts[role] is None:
+        raise ValueError(f"token role {role} needs its account")
+    token = new_token()
+    models.ApiToken.create(
+        token_hash=hash_token(token),
+        role=role,
+        officer=officer,
+        company=company,
+        driver=driver,
+        label=label[:100],
+        created_at=to_db(now),
+    )
+    return token
+
+
+def revoke_all(role: int, account_id: int, now: datetime) -> int:
+    field = {OFFICER: models.ApiToken.officer, COMPANY: models.ApiToken.company, DRIVER: models.ApiToken.driver}[
+        role
+    ]
+    count = (
+        models.ApiToken.update(revoked_at=to_db(now))
+        .where((field == account_id) & models.ApiToken.revoked_at.is_null())
+        .execute()
+    )
+    token_cache.clear()
+    return int(count)
+
+
+def _lookup(token_hash: str) -> Principal | None:
+    T = models.ApiToken
+    row = (
+        T.select(T.id, T.role, T.officer, T.company, T.driver)
+        .where((T.token_hash == token_hash) & T.revoked_at.is_null())
+        .first()
+    )
+    if row is None:
+        return None
+    if row.role == OFFICER:
+        officer = models.Officer.get_or_none(models.Officer.id == row.officer_id)
+        if officer is None or not officer.active:
+            return None
+        return Principal(OFFICER, officer.id, officer.name, token_id=row.id)
+    if row.role == COMPANY:
+        company = models.Company.get_or_none(models.Company.id == row.company_id)
+        if company is None or not company.active:
+            return None
+        return Principal(COMPANY, company.id, company.name, token_id=row.id)
+    if row.role == DRIVER:
+        driver = models.Driver.get_or_none(models.Driver.id == row.driver_id)
+        if driver is None or not driver.active:
+            return None
+        return Principal(DRIVER, driver.id, driver.name, token_id=row.id)
+    return None
+
+
+class TokenCache:
+    """Token hash -> principal for a few seconds, so a busy client does not cost two
+    indexed look-ups per call. Revocation and deactivation in this process clear it at
+    once; in other replicas a revoked token works for at most ``ttl_s`` more."""
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Principal | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            hit = self._entries.get(token_hash)
+            if hit is None:
+                return None
+            if hit[0] < time.monotonic():
+                del self._entries[token_hash]
+                return None
+            return hit[1]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[token_hash] = (time.monotonic() + self.ttl_s, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+token_cache = TokenCache()
+
+
+def authenticate(token: str) -> Principal:
+    """Bearer token -> principal; Unauthenticated if unknown, revoked or inactive."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
+        raise errors.Unauthenticated("authorization: not a ROCARS API token")
+    digest = hash_token(token)
+    cached = token_cache.get(digest)
+    if cached is not None:
+        return cached
+    principal = _lookup(digest)
+    if principal is None:
+        raise errors.Unauthenticated("authorization: unknown, revoked or inactive token")
+    token_cache.put(digest, principal)
+    return principal

@@ -1,0 +1,87 @@
+"""Hong Kong plate grammar: what a registration mark may be, and the OCR fixes it forces.
+
+- Standard marks: two letters (never I, O or Q) then a number 1-9999 with no leading
+  zero, e.g. ``AB1234``. Cross-boundary vehicles use the same shape with prefixes such
+  as ``FU`` and ``FV``.
+- Personalised marks: up to 8 characters (letters without I, O, Q, and digits), shown
+  with single spaces; reported here without spaces.
+
+Only confusions the grammar forces are corrected: a digit where a standard mark needs
+a letter (8->B, 5->S, 2->Z), a letter where it needs a digit (B->8, S->5, Z->2, O->0,
+I->1, Q->0). A read that is neither a standard mark nor fixable into one is kept only
+as a personalised mark, uncorrected, so a guess never turns into a plausible plate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+PLATE_DIGITS = "0123456789"
+PLATE_CHARSET = PLATE_LETTERS + PLATE_DIGITS
+CROSS_BOUNDARY_PREFIXES = ("FU", "FV")
+MAX_MARK_LENGTH = 8
+
+STANDARD = re.compile(r"^[A-HJ-NPR-Z]{2}[1-9][0-9]{0,3}$")
+PERSONALISED = re.compile(r"^[A-HJ-NPR-Z0-9]{2,8}$")
+
+_TO_LETTER = {"8": "B", "5": "S", "2": "Z"}
+_TO_DIGIT = {"B": "8", "S": "5", "Z": "2", "O": "0", "I": "1", "Q": "0"}
+
+
+@dataclass(frozen=True)
+class MarkCheck:
+    """A read checked against the grammar: ``mark`` is None when it is no plate at all."""
+
+    mark: str | None
+    kind: str  # "standard", "personalised" or "invalid"
+    corrections: int  # characters changed by forced corrections
+
+
+def normalise(raw: str) -> str:
+    """Upper case, spaces and anything outside letters and digits dropped."""
+    return "".join(c for c in raw.upper() if c.isascii() and c.isalnum())
+
+
+def is_standard(mark: str) -> bool:
+    return STANDARD.fullmatch(mark) is not None
+
+
+def is_valid(mark: str) -> bool:
+    """Whether ``mark`` (no spaces) can be a Hong Kong registration mark."""
+    return is_standard(mark) or PERSONALISED.fullmatch(mark) is not None
+
+
+def check(raw: str) -> MarkCheck:
+    """Validate an OCR read, correcting only what the standard grammar forces."""
+    text = normalise(raw)
+    if not text:
+        return MarkCheck(None, "invalid", 0)
+    if is_standard(text):
+        return MarkCheck(text, "standard", 0)
+    fixed = _force_standard(text)
+    if fixed is not None:
+        changed = sum(a != b for a, b in zip(fixed, text, strict=True))
+        return MarkCheck(fixed, "standard", changed)
+    if PERSONALISED.fullmatch(text):
+        return MarkCheck(text, "personalised", 0)
+    return MarkCheck(None, "invalid", 0)
+
+
+def _force_standard(text: str) -> str | None:
+    """The standard mark ``text`` must be if its shape is letter-letter-number, else None."""
+    if not 3 <= len(text) <= 6:
+        return None
+    head = [_TO_LETTER.get(c, c) for c in text[:2]]
+    tail = [_TO_DIGIT.get(c, c) for c in text[2:]]
+    candidate = "".join(head + tail)
+    if not is_standard(candidate):
+        return None
+    # A correction is forced only when the raw read already had the standard shape:
+    # at most one substituted character per part, so "B8S2" is not bent into a plate.
+    head_fixes = sum(a != b for a, b in zip(head, text[:2], strict=True))
+    tail_fixes = sum(a != b for a, b in zip(tail, text[2:], strict=True))
+    if head_fixes > 1 or tail_fixes > 1:
+        return None
+    return candidate

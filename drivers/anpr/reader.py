@@ -1,0 +1,218 @@
+"""One frame in, one plate read (or an honest no-read) out.
+
+Locate candidates, straighten and clean each, read it with Tesseract, check the read
+against the plate grammar and the blob count, and keep the most confident valid read.
+Confidence folds in Tesseract's per-character confidences, whether the number of
+characters read matches the number of character blobs, and how much the grammar had to
+correct. Below ``min_confidence`` the answer is no read: a wrong plate is worse than none.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from drivers.anpr import grammar
+from drivers.anpr.locate import Candidate, find_candidates, warp
+from drivers.anpr.ocr import OcrEngine, open_engine
+from drivers.anpr.ocr import LineRead
+from drivers.anpr.segment import Segmented, compose, segment
+from drivers.base import DeviceTimeout
+
+log = logging.getLogger("drivers.anpr")
+
+DEFAULT_MIN_CONFIDENCE = 0.70
+DEFAULT_TIME_LIMIT_MS = 400.0
+_PERSONALISED_FACTOR = 0.92  # no grammar to cross-check a free-form mark
+_MAX_CANDIDATES = 3
+# Plate layout, measured on the tuning set (seeds 0-149, fonts dejavu and liberation):
+# characters are centred, fill about 0.48-0.66 of a single-row crop's height (0.31-0.36
+# per row on two-row plates) and are far darker than the board. Lettering on a truck
+# body or a sign fills its own outline (0.7 and up) or sits off-centre.
+_MAX_IMBALANCE = 1.8
+_HEIGHT_RATIO = {1: (0.40, 0.68), 2: (0.26, 0.42)}
+_MIN_CONTRAST = 30.0
+# A personalised mark has no grammar to check it by: demand a plate board found by its
+# colour (not just edges), characters well centred, and every character accounted for.
+_PERSONALISED_MAX_IMBALANCE = 1.0
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """The result for one frame. ``plate`` is None for no read (then ``confidence`` says how
+    close the best guess came, for diagnostics only)."""
+
+    plate: str | None
+    confidence: float
+    ms: float
+    kind: str = "none"  # "standard", "personalised" or "none"
+    corners: np.ndarray | None = None  # where the plate was found
+    reason: str = ""  # why there is no read
+
+
+@dataclass(frozen=True)
+class _Scored:
+    mark: str
+    confidence: float
+    kind: str
+    cand: Candidate
+
+
+class PlateReader:
+    """Reads plates from BGR (or grey) frames. Not thread-safe: one per worker."""
+
+    def __init__(
+        self,
+        *,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        time_limit_ms: float = DEFAULT_TIME_LIMIT_MS,
+        engine: OcrEngine | str | None = None,
+    ) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError(f"min_confidence: must be within 0..1, got {min_confidence}")
+        if time_limit_ms <= 0:
+            raise ValueError(f"time_limit_ms: must be > 0, got {time_limit_ms}")
+        self.min_confidence = min_confidence
+        self.time_limit_ms = time_limit_ms
+        self.engine: OcrEngine = engine if engine is not None and not isinstance(engine, str) \
+            else open_engine(engine)
+
+    def read(self, frame: np.ndarray) -> PlateRead:
+        start = time.perf_counter()
+        deadline = start + self.time_limit_ms / 1000.0
+        if frame is None or frame.ndim not in (2, 3) or frame.size == 0:
+            raise ValueError("frame: must be a non-empty grey or BGR image array")
+        best: _Scored | None = None
+        reason = "no plate found"
+        for cand in find_candidates(frame, limit=_MAX_CANDIDATES + 1)[:_MAX_CANDIDATES]:
+            left_ms = (deadline - time.perf_counter()) * 1000.0
+            if left_ms <= 5:
+                reason = "time limit reached"
+                break
+            scored = self._read_candidate(frame, cand, deadline)
+            if scored is None:
+                continue
+            if best is None or scored.confidence > best.confidence:
+                best = scored
+            if best.confidence >= 0.95:
+                break  # good enough; the other candidates can only cost time
+        ms = (time.perf_counter() - start) * 1000.0
+        if best is None:
+            return PlateRead(None, 0.0, ms, reason=reason)
+        if best.confidence < self.min_confidence:
+            return PlateRead(None, best.confidence, ms, corners=best.cand.corners,
+                             reason=f"best read below confidence {self.min_confidence:.2f}")
+        return PlateRead(best.mark, best.confidence, ms, best.kind, best.cand.corners)
+
+    def _read_candidate(self, frame: np.ndarray, cand: Candidate, deadline: float) -> _Scored | None:
+        flat = warp(frame, cand)
+        seg = segment(flat, 2 if cand.two_row else 1)
+        if seg is None or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
+            return None
+        if not plate_like(seg):
+            return None
+        try:
+            return self._judge(seg, cand, deadline)
+        except DeviceTimeout:
+            log.debug("tesseract timed out on a candidate")
+            return None
+
+    def _judge(self, seg: Segmented, cand: Candidate, deadline: float) -> _Scored | None:
+        """Read the candidate three ways (binary, grey, thinned) and let the readings vote.
+
+        When the layout says standard mark (two characters, then a gap or row break, then
+        up to four), or a free reading of the whole plate does, each view is read as
+        letters then digits with Tesseract restricted to each: the LSTM's own language
+        sense otherwise reads "BE9" as "BES", and forcing that S to 5 would be a wrong read.
+        A free reading that holds a character the layout cannot explain (a K where a digit
+        must be) vetoes the standard reading: it may be a personalised mark. Otherwise each
+        view is read freely as a personalised mark. A mark needs two of three views to agree;
+        its confidence is their mean confidence times the agreeing share.
+        """
+        free = self.engine.read_line(seg.line, _left_ms(deadline))
+        free_text = grammar.normalise(free.text)
+        split = None
+        groups = seg.groups
+        if len(groups) == 2 and len(groups[0]) == 2 and 1 <= len(groups[1]) <= 4:
+            split = 2
+        elif len(free_text) == seg.blobs and grammar.check(free_text).kind == "standard":
+            split = 2
+        if split is not None and len(free_text) == seg.blobs and _unexplained(free_text, free, split):
+            return None
+        votes: dict[str, list[float]] = {}
+        views = seg.views()
+        if split is not None:
+            for view in views:
+                letters = self.engine.read_line(compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
+                digits = self.engine.read_line(compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
+                mark = letters.text + digits.text
+                if len(mark) == seg.blobs and grammar.is_standard(mark):
+                    votes.setdefault(mark, []).append(_score(letters, digits))
+            kind = "standard"
+        else:
+            if cand.cue == "edges" or seg.imbalance > _PERSONALISED_MAX_IMBALANCE:
+                return None  # no grammar to check a free-form mark by: demand a plate board
+            for k, view in enumerate(views):
+                read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
+                mark = grammar.normalise(read.text)
+                if len(mark) == seg.blobs and grammar.check(mark).kind == "personalised":
+                    votes.setdefault(mark, []).append(_score(read))
+            kind = "personalised"
+        if not votes:
+            return None
+        mark, scores = max(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])))
+        share = len(scores) / len(views)
+        conf = sum(scores) / len(scores) * share
+        if len(scores) < 2:
+            conf *= 0.5  # one view alone decides nothing
+        if kind == "personalised":
+            conf *= _PERSONALISED_FACTOR
+        return _Scored(mark, conf, kind, cand)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> PlateReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def plate_like(seg: Segmented) -> bool:
+    """Whether the characters sit in the candidate as on a plate: centred, and filling a
+    plate's share of its height (lettering on a truck body fills its own outline)."""
+    return seg.contrast >= _MIN_CONTRAST and seg.imbalance <= _MAX_IMBALANCE and _HEIGHT_RATIO[seg.rows][0] <= seg.height_ratio \
+        <= _HEIGHT_RATIO[seg.rows][1]
+
+
+def _unexplained(text: str, read: LineRead, split: int) -> bool:
+    """Whether a confident free reading has a character no confusion explains at its place:
+    a letter other than B, S, Z, O, I, Q among the digits, or a digit other than 8, 5, 2
+    among the letters."""
+    for i, char in enumerate(text):
+        confident = i < len(read.confidences) and read.confidences[i] >= 0.8
+        if not confident:
+            continue
+        if i < split and char.isdigit() and char not in "852":
+            return True
+        if i >= split and char.isalpha() and char not in "BSZOIQ":
+            return True
+    return False
+
+
+def _score(*reads: LineRead) -> float:
+    confs = [c for read in reads for c in read.confidences]
+    if not confs:
+        return 0.0
+    return 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
+
+
+def _left_ms(deadline: float) -> int:
+    left = int((deadline - time.perf_counter()) * 1000.0)
+    if left <= 0:
+        raise DeviceTimeout("anpr: frame time limit reached")
+    return left

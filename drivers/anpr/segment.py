@@ -1,0 +1,281 @@
+"""Clean a straightened plate into one line of black characters on white.
+
+Threshold (Otsu, after flattening uneven light such as a shadow across the plate), erase
+the straight runs of the plate's border, then keep only character-like connected
+components: anything touching the crop's edge, too thin, or out of line with its
+neighbours goes. Components are grouped into rows; a two-row plate's rows are laid side
+by side, letters first, so Tesseract always reads a single line. Each row is deslanted,
+and the characters are re-laid with even gaps. The number of character blobs is kept to
+check Tesseract's reading against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+LINE_CHAR_HEIGHT = 40  # px: the height Tesseract's LSTM reads best at
+_PAD = 12
+GAP_DIV = 4
+
+Box = tuple[int, int, int, int, int]  # x, y, width, height, label
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A plate's characters, cleaned, in reading order, grouped as painted.
+
+    ``groups`` are the runs of characters separated by a wide gap (single row) or by the
+    row break (two rows): a standard mark is two groups, letters then number.
+    """
+
+    groups: list[list[np.ndarray]]  # glyphs: black on white, LINE_CHAR_HEIGHT tall
+    grey_groups: list[list[np.ndarray]]  # the same glyphs in grey levels, background white
+    rows: int  # 1 or 2
+    imbalance: float  # |left margin - right margin| in character heights: plates are centred
+    height_ratio: float  # character height / crop height (per row for two rows)
+    contrast: float  # board minus character grey level, 0-255: ink on a plate is far darker
+
+    @property
+    def blobs(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+    @property
+    def glyphs(self) -> list[np.ndarray]:
+        return [g for group in self.groups for g in group]
+
+    @property
+    def line(self) -> np.ndarray:
+        return compose(self.glyphs)
+
+    def views(self) -> list[list[np.ndarray]]:
+        """The glyphs three ways, for readings that can disagree: binary, grey levels, and
+        binary with thinned strokes (blur fattens strokes and closes the loops of 6, 8, 9, B)."""
+        kernel = np.ones((2, 2), np.uint8)
+        thin = [255 - cv2.erode(255 - g, kernel) for g in self.glyphs]
+        return [self.glyphs, [g for group in self.grey_groups for g in group], thin]
+
+
+def binarise(grey: np.ndarray) -> np.ndarray:
+    """Characters as white (255) on black, uneven illumination flattened first."""
+    return _erase_border(_threshold(flatten(grey)))
+
+
+def flatten(grey: np.ndarray) -> np.ndarray:
+    """Grey levels with uneven illumination (a shadow across the plate) divided out."""
+    h = grey.shape[0]
+    # Divide by a background estimate (closing removes dark strokes): shadows cancel.
+    size = max(3, (h // 3) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    background = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, kernel)
+    return cv2.divide(grey, background, scale=255)
+
+
+def _threshold(flat: np.ndarray) -> np.ndarray:
+    flat = cv2.GaussianBlur(flat, (3, 3), 0)
+    _, binary = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return binary
+
+
+def _erase_border(binary: np.ndarray) -> np.ndarray:
+    """Remove the straight runs of any plate-wide component (the border, a bumper edge).
+
+    Only those components are touched, so a character joined to the border keeps its
+    shape while the border around it goes.
+    """
+    h, w = binary.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    wide = [i for i in range(1, count) if stats[i, cv2.CC_STAT_WIDTH] > 0.5 * w]
+    if not wide:
+        return binary
+    ring = np.isin(labels, wide).astype(np.uint8) * 255
+    horizontal = cv2.morphologyEx(ring, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                   (w // 8, 1)))
+    vertical = cv2.morphologyEx(ring, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT,
+                                                                                 (1, h // 4)))
+    straight = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
+    return cv2.subtract(binary, straight)
+
+
+def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
+    """The plate's characters as one clean line, or None when nothing character-like is there."""
+    flat = flatten(grey)
+    binary = _erase_border(_threshold(flat))
+    h, w = binary.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    row_h = h * (0.72 if expect_rows == 1 else 0.40)
+    boxes: list[Box] = []
+    next_label = count  # labels for the pieces of split blobs
+    for i in range(1, count):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
+            continue  # touches the edge: outside the plate
+        if not (0.45 * row_h <= bh <= 1.3 * row_h):
+            continue
+        # Plates never use I, so the narrowest character is a 1 with its flag: anything
+        # thinner is a piece of the border or a bolt.
+        if area < 0.08 * bw * bh or bw < 0.18 * bh:
+            continue
+        if bw > 1.6 * bh:
+            if bw <= 3.5 * bh:  # wider still is a bar or a smear, not characters
+                boxes.extend(_split(labels, (x, y, bw, bh), i, next_label))
+                next_label += 8
+            continue
+        boxes.append((x, y, bw, bh, i))
+    if not boxes:
+        return None
+    rows = [r for r in (_consensus(row) for row in _rows(boxes)) if r]
+    if not rows or len(rows) > 2:
+        return None
+    boxes = [b for row in rows for b in row]
+    groups = _glyph_groups(labels, rows, None)
+    grey_groups = _glyph_groups(labels, rows, flat)
+    left = min(b[0] for b in boxes)
+    right = w - max(b[0] + b[2] for b in boxes)
+    median_h = float(np.median([b[3] for b in boxes]))
+    ink = np.isin(labels, [b[4] for b in boxes])
+    x0, x1 = left, w - right
+    y0, y1 = min(b[1] for b in boxes), max(b[1] + b[3] for b in boxes)
+    board = ~ink[y0:y1, x0:x1]
+    span = grey[y0:y1, x0:x1]
+    contrast = float(span[board].mean() - grey[ink].mean()) if board.any() else 0.0
+    return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast)
+
+
+def _glyph_groups(
+    labels: np.ndarray, rows: list[list[Box]], flat: np.ndarray | None
+) -> list[list[np.ndarray]]:
+    """Each row's glyphs cut out, deslanted and scaled, split into groups at wide gaps.
+
+    With ``flat`` the glyphs keep their grey levels (Tesseract's LSTM reads grey, and the
+    anti-aliased edges of a small blurred character carry its shape better than a
+    threshold does); without, they are binary.
+    """
+    groups: list[list[np.ndarray]] = []
+    for row in rows:
+        row.sort(key=lambda b: b[0])
+        top = min(b[1] for b in row)
+        bottom = max(b[1] + b[3] for b in row)
+        glyphs = [(labels[top:bottom, x:x + bw] == label).astype(np.uint8) * 255
+                  for x, _, bw, _, label in row]
+        slant = _slant(glyphs)
+        if flat is not None:
+            glyphs = [_grey_glyph(flat[top:bottom, x:x + bw], mask) for (x, _, bw, _, _), mask
+                      in zip(row, glyphs, strict=True)]
+        scale = LINE_CHAR_HEIGHT / max(1, bottom - top)
+        scaled = []
+        for glyph in glyphs:
+            if abs(slant) > 0.06:
+                glyph = _shear(glyph, slant)
+            glyph = cv2.resize(glyph, (max(1, round(glyph.shape[1] * scale)), LINE_CHAR_HEIGHT),
+                               interpolation=cv2.INTER_AREA)
+            scaled.append(255 - glyph)
+
+        gaps = [row[k + 1][0] - (row[k][0] + row[k][2]) for k in range(len(row) - 1)]
+        median_h = float(np.median([b[3] for b in row]))
+        usual = float(np.median(gaps)) if gaps else 0.0
+        current = [scaled[0]]
+        for gap, glyph in zip(gaps, scaled[1:], strict=True):
+            # The painted space between letters and number is several character gaps wide.
+            if gap > max(0.3 * median_h, 1.6 * usual) and len(gaps) > 1:
+                groups.append(current)
+                current = []
+            current.append(glyph)
+        groups.append(current)
+    return groups
+
+
+def _grey_glyph(region: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ink darkness (255 = darkest) inside the glyph's slightly grown mask, 0 elsewhere."""
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    ink = 255.0 - region.astype(np.float32)
+    lo, hi = float(np.percentile(ink[near], 5)), float(ink[mask > 0].max(initial=1.0))
+    ink = (ink - lo) * (255.0 / max(1.0, hi - lo))
+    return np.where(near, ink.clip(0, 255), 0).astype(np.uint8)
+
+
+def compose(glyphs: list[np.ndarray]) -> np.ndarray:
+    """Glyphs laid side by side with even gaps, padded: one word for Tesseract.
+
+    Even gaps matter: the wide gap between letters and number otherwise reads as a word
+    break, and Tesseract scores the character after it poorly.
+    """
+    gap = np.full((LINE_CHAR_HEIGHT, LINE_CHAR_HEIGHT // GAP_DIV), 255, np.uint8)
+    parts: list[np.ndarray] = []
+    for glyph in glyphs:
+        parts.extend([glyph, gap])
+    line = np.hstack(parts[:-1])
+    return cv2.copyMakeBorder(line, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_CONSTANT, value=255)
+
+
+def _slant(glyphs: list[np.ndarray]) -> float:
+    """Pooled within-glyph x-on-y slope: a sheared plate leans every character the same way."""
+    mu11 = mu02 = 0.0
+    for glyph in glyphs:
+        m = cv2.moments(glyph, binaryImage=True)
+        mu11 += m["mu11"]
+        mu02 += m["mu02"]
+    return mu11 / mu02 if mu02 > 0 else 0.0
+
+
+def _shear(glyph: np.ndarray, slant: float) -> np.ndarray:
+    h, w = glyph.shape
+    extra = int(abs(slant) * h) + 1
+    # x' = x - slant * y, shifted right just enough to keep every pixel in the image.
+    matrix = np.float32([[1, -slant, max(0.0, slant * h)], [0, 1, 0]])
+    out = cv2.warpAffine(glyph, matrix, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    cols = np.nonzero(out.max(axis=0))[0]
+    return out[:, cols.min():cols.max() + 1] if len(cols) else out
+
+
+def _rows(boxes: list[Box]) -> list[list[Box]]:
+    """Group blobs by vertical centre: a new row starts where centres jump by over half a height."""
+    ordered = sorted(boxes, key=lambda b: b[1] + b[3] / 2)
+    median_h = float(np.median([b[3] for b in boxes]))
+    rows: list[list[Box]] = [[ordered[0]]]
+    for box in ordered[1:]:
+        prev = rows[-1][-1]
+        if (box[1] + box[3] / 2) - (prev[1] + prev[3] / 2) > 0.5 * median_h:
+            rows.append([box])
+        else:
+            rows[-1].append(box)
+    return sorted(rows, key=lambda r: min(b[1] for b in r))
+
+
+def _consensus(row: list[Box]) -> list[Box]:
+    """Characters of one row share a height and a centre line: drop blobs that do not."""
+    if len(row) < 3:
+        return row
+    median_h = float(np.median([b[3] for b in row]))
+    centre = float(np.median([b[1] + b[3] / 2 for b in row]))
+    return [b for b in row
+            if 0.75 * median_h <= b[3] <= 1.25 * median_h
+            and abs(b[1] + b[3] / 2 - centre) <= 0.25 * median_h]
+
+
+def _split(labels: np.ndarray, box: tuple[int, int, int, int], label: int, first_new: int) -> list[Box]:
+    """Cut a blob of several joined characters at its thinnest columns; relabel the pieces."""
+    x, y, bw, bh = box
+    region = labels[y:y + bh, x:x + bw]
+    mine = region == label
+    pieces = max(2, round(bw / (0.68 * bh)))
+    profile = mine.sum(axis=0)
+    cuts = [0]
+    for k in range(1, pieces):
+        centre = k * bw / pieces
+        lo, hi = int(centre - 0.3 * bw / pieces), int(centre + 0.3 * bw / pieces) + 1
+        cuts.append(lo + int(np.argmin(profile[lo:hi])))
+    cuts.append(bw)
+    out = []
+    for k in range(pieces):
+        piece = np.zeros_like(mine)
+        piece[:, cuts[k]:cuts[k + 1]] = mine[:, cuts[k]:cuts[k + 1]]
+        ys, xs = np.nonzero(piece)
+        if len(xs) == 0:
+            continue
+        new_label = first_new + k
+        region[piece] = new_label
+        out.append((x + int(xs.min()), y + int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1, new_label))
+    return out

@@ -1,0 +1,510 @@
+"""The kiosk's TOML configuration: loaded, checked whole, and handed out as frozen dataclasses.
+
+Every rule broken is reported, not just the first, each as ``key.path: rule (got X)``
+(``devices.io.unit: must be an integer 1-247 (got 300)``), so a technician fixes a file
+in one pass. Unknown keys are errors: a misspelt ``stale_afer_s`` silently falling back
+to its default is how a lane ends up running on settings nobody chose.
+
+Relative paths are resolved against the configuration file's directory, so a lane
+directory written by ``rocars-sim lane`` works wherever it is. Files the kiosk needs
+before any device is touched (TLS material, card issuer keys) must exist at load time;
+device paths (``/dev/ttyUSB0``, ``/dev/video0``) need not, since a device that is absent
+is a device fault the drivers report, not a configuration error. A private key readable
+by group or others is refused, as ssh does.
+
+``[lane]`` takes the lane's identity and, optionally, any timing setting of
+``lanes.config.LaneConfig`` (``identify_timeout_s``, ``vacate_s``, ...): the lane logic's
+own dataclass is the single source of those names, defaults and rules.
+``python -m kiosk.config FILE`` checks a file and prints every error.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lanes.config import LaneConfig
+from lanes.errors import ConfigError as LaneConfigError
+
+__all__ = [
+    "AnprSection",
+    "CacheSection",
+    "CameraSection",
+    "CardSection",
+    "CentralSection",
+    "ConfigError",
+    "DevicesSection",
+    "IoSection",
+    "JournalSection",
+    "KioskConfig",
+    "LaneSection",
+    "MetricsSection",
+    "RfidSection",
+    "load_config",
+    "parse_config",
+]
+
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+SERIAL_URL_SCHEMES = ("loop", "socket", "rfc2217", "spy", "alt", "hwgrep", "cp2110")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+_CONTROL_POINT = re.compile(r"[A-Z]{2,8}")
+_HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})")
+# LaneConfig fields the [lane] section sets under other names or always sets.
+_LANE_OWN = {
+    "lane_id": "id",
+    "control_point": "control_point",
+    "direction": "direction",
+    "stale_limit_s": "stale_after_s",
+}
+
+
+class ConfigError(ValueError):
+    """The file breaks one or more rules; ``errors`` holds one ``key.path: rule`` line each."""
+
+    def __init__(self, errors: list[str], source: str = "") -> None:
+        self.errors = list(errors)
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + ("\n" + head).join(self.errors))
+
+
+@dataclass(frozen=True, slots=True)
+class LaneSection:
+    id: str
+    control_point: str
+    direction: str  # import | export
+    # Beyond this age of the local cache, trucks not already known clear are referred.
+    stale_after_s: float = 600.0
+    logic: LaneConfig | None = None  # the lane logic's settings, built from this section
+
+
+@dataclass(frozen=True, slots=True)
+class CentralSection:
+    address: str  # host:port of central's gRPC endpoint
+    ca: Path  # CA that signed central's certificate
+    cert: Path  # this lane's client certificate (mutual TLS)
+    key: Path  # this lane's private key
+    server_name: str = ""  # TLS name to expect when it differs from the address's host
+    connect_timeout_s: float = 5.0
+    rpc_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSection:
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSection:
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class RfidSection:
+    url: str
+    baudrate: int = 115200
+    reader_address: int = 255
+    timeout_s: float = 0.5
+    reconnect_cap_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class IoSection:
+    url: str
+    baudrate: int = 19200
+    unit: int = 1
+    watchdog_ms: int = 2000  # the module drops its outputs (barrier down, red) if not fed
+    timeout_s: float = 0.3
+    poll_interval_ms: int = 50
+    reconnect_cap_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CardSection:
+    reader: str  # PC/SC reader name, prefix match
+    issuer_public_keys: tuple[Path, ...]
+    timeout_s: float = 5.0
+    reconnect_cap_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSection:
+    """Field names match ``drivers.camera.CameraSettings``: ``CameraSettings(**asdict(s))``."""
+
+    url: str
+    open_timeout_s: float = 3.0
+    read_timeout_s: float = 2.0
+    stale_after_s: float = 1.0
+    reconnect_initial_s: float = 0.2
+    reconnect_cap_s: float = 5.0
+    fps: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DevicesSection:
+    io: IoSection
+    rfid: RfidSection | None = None
+    card: CardSection | None = None
+    camera: CameraSection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSection:
+    enabled: bool = True
+    listen: str = "127.0.0.1:9460"
+
+
+@dataclass(frozen=True, slots=True)
+class AnprSection:
+    enabled: bool = True
+    frames_per_vehicle: int = 5
+    frame_interval_ms: int = 200
+    frame_time_limit_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class KioskConfig:
+    lane: LaneSection
+    devices: DevicesSection
+    cache: CacheSection
+    journal: JournalSection
+    central: CentralSection | None = None  # None: an offline lane, working from its cache
+    metrics: MetricsSection = field(default_factory=MetricsSection)
+    anpr: AnprSection = field(default_factory=AnprSection)
+    source: Path | None = None
+
+
+_MISSING: Any = object()
+
+
+class _Table:
+    """One TOML table being read: each getter checks a rule and records a ``key.path`` error."""
+
+    def __init__(self, data: object, path: str, errors: list[str], base: Path) -> None:
+        self.path = path
+        self.errors = errors
+        self.base = base
+        self.ok = isinstance(data, dict)
+        if not self.ok:
+            self.fail(path, f"must be a table ([{path}])", data)
+        self.data: dict[str, Any] = data if isinstance(data, dict) else {}
+        self.seen: set[str] = set()
+
+    def fail(self, key_path: str, rule: str, got: object = _MISSING) -> None:
+        shown = "" if got is _MISSING else f" (got {got!r})"
+        self.errors.append(f"{key_path}: {rule}{shown}")
+
+    def key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def _get(self, key: str, default: Any) -> Any:
+        self.seen.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING and self.ok:
+            self.fail(self.key(key), "required")
+        return default
+
+    def text(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        pattern: re.Pattern[str] | None = None,
+        rule: str = "must be a non-empty string",
+    ) -> str:
+        value = self._get(key, default)
+        if value is default:
+            return value if isinstance(value, str) else ""
+        if not isinstance(value, str) or not value.strip() or (pattern and not pattern.fullmatch(value)):
+            self.fail(self.key(key), rule, value)
+            return ""
+        return value
+
+    def integer(
+        self, key: str, lo: int, hi: int, default: Any = _MISSING, *, also: tuple[int, ...] = ()
+    ) -> int:
+        value = self._get(key, default)
+        if value is default:
+            return int(value) if isinstance(value, int) else 0
+        if isinstance(value, bool) or not isinstance(value, int) or not (lo <= value <= hi or value in also):
+            extra = "".join(f" or {v}" for v in also)
+            self.fail(self.key(key), f"must be an integer {lo}-{hi}{extra}", value)
+            return lo
+        return value
+
+    def choice(self, key: str, options: tuple[Any, ...], default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if value is _MISSING:
+            return None
+        if value is not default and (isinstance(value, bool) or value not in options):
+            self.fail(self.key(key), f"must be one of {', '.join(map(str, options))}", value)
+            return None
+        return value
+
+    def seconds(self, key: str, default: float, hi: float = 86400.0) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= hi:
+            self.fail(self.key(key), f"must be a number of seconds > 0 and <= {hi:g}", value)
+            return default
+        return float(value)
+
+    def number(self, key: str, default: float, lo: float, hi: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo < value <= hi:
+            self.fail(self.key(key), f"must be a number > {lo:g} and <= {hi:g}", value)
+            return default
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            self.fail(self.key(key), "must be true or false", value)
+            return default
+        return value
+
+    def file(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        private: bool = False,
+        value: Any = _MISSING,
+        key_path: str = "",
+    ) -> Path:
+        """A file that must exist now (resolved against the config's directory)."""
+        raw = self._get(key, default) if value is _MISSING else value
+        key_path = key_path or self.key(key)
+        if not isinstance(raw, str) or not raw.strip():
+            if raw is not default or default is not _MISSING:
+                self.fail(key_path, "must be a file path", raw)
+            return Path()
+        path = self.resolve(raw)
+        if not path.is_file():
+            self.fail(key_path, f"file not found: {path}")
+        elif private and path.stat().st_mode & 0o077:
+            self.fail(key_path, f"private key must not be readable by group or others (chmod 600 {path})")
+        return path
+
+    def resolve(self, raw: str) -> Path:
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+    def table(self, key: str, *, required: bool = False) -> _Table | None:
+        value = self._get(key, _MISSING if required else None)
+        if value is None:
+            return None
+        return _Table(value, self.key(key), self.errors, self.base)
+
+    def done(self) -> None:
+        for key in sorted(set(self.data) - self.seen):
+            self.fail(self.key(key), "unknown key")
+
+
+def _address(t: _Table, key: str, default: Any = _MISSING) -> str:
+    value = t.text(key, default, pattern=_HOST_PORT, rule="must be host:port")
+    match = _HOST_PORT.fullmatch(value) if value else None
+    if match and not 1 <= int(match["port"]) <= 65535:
+        t.fail(t.key(key), "port must be 1-65535", value)
+    return value
+
+
+def _serial_url(t: _Table) -> str:
+    value = t.text("url", rule="must be a serial device path or a serial_for_url URL")
+    if value and not value.startswith("/"):
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in SERIAL_URL_SCHEMES:
+            t.fail(
+                t.key("url"),
+                "must be an absolute device path or one of "
+                + ", ".join(f"{s}://" for s in SERIAL_URL_SCHEMES),
+                value,
+            )
+    return value
+
+
+def _lane(t: _Table) -> LaneSection:
+    errors_before = len(t.errors)
+    lane_id = t.text("id", pattern=_ID, rule="must be 1-32 letters, digits, '-' or '_'")
+    control_point = t.text("control_point", pattern=_CONTROL_POINT, rule="must be 2-8 upper-case letters")
+    direction = t.choice("direction", ("import", "export")) or ""
+    stale = t.seconds("stale_after_s", 600.0, hi=7 * 86400.0)
+    logic_keys = {f.name for f in fields(LaneConfig)} - set(_LANE_OWN)
+    extra = {k: t._get(k, None) for k in sorted(logic_keys & set(t.data))}
+    for k, v in extra.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            t.fail(t.key(k), "must be a number", v)
+    logic: LaneConfig | None = None
+    if len(t.errors) == errors_before:
+        try:
+            logic = LaneConfig.from_dict(
+                {
+                    "lane_id": lane_id,
+                    "control_point": control_point,
+                    "direction": direction,
+                    "stale_limit_s": stale,
+                    **extra,
+                }
+            )
+        except LaneConfigError as exc:  # its messages already name "lane.<key>"
+            message = str(exc)
+            t.errors.append(
+                message if message.startswith("lane.") else f"lane: {message.removeprefix('lane: ')}"
+            )
+    t.done()
+    return LaneSection(lane_id, control_point, direction, stale, logic)
+
+
+def _central(t: _Table) -> CentralSection:
+    section = CentralSection(
+        address=_address(t, "address"),
+        ca=t.file("ca"),
+        cert=t.file("cert"),
+        key=t.file("key", private=True),
+        server_name=t.text("server_name", "", rule="must be a host name"),
+        connect_timeout_s=t.seconds("connect_timeout_s", 5.0, hi=120.0),
+        rpc_timeout_s=t.seconds("rpc_timeout_s", 10.0, hi=300.0),
+    )
+    t.done()
+    return section
+
+
+def _devices(t: _Table) -> DevicesSection:
+    io_t = t.table("io", required=True)
+    io = IoSection(url="")
+    if io_t is not None:
+        io = IoSection(
+            url=_serial_url(io_t),
+            baudrate=io_t.choice("baudrate", BAUDRATES, 19200) or 19200,
+            unit=io_t.integer("unit", 1, 247, 1),
+            watchdog_ms=io_t.integer("watchdog_ms", 100, 60000, 2000, also=(0,)),
+            timeout_s=io_t.seconds("timeout_s", 0.3, hi=10.0),
+            poll_interval_ms=io_t.integer("poll_interval_ms", 10, 1000, 50),
+            reconnect_cap_s=io_t.seconds("reconnect_cap_s", 5.0, hi=300.0),
+        )
+        io_t.done()
+    rfid = card = camera = None
+    if (r := t.table("rfid")) is not None:
+        rfid = RfidSection(
+            url=_serial_url(r),
+            baudrate=r.choice("baudrate", BAUDRATES, 115200) or 115200,
+            reader_address=r.integer("reader_address", 0, 255, 255),
+            timeout_s=r.seconds("timeout_s", 0.5, hi=10.0),
+            reconnect_cap_s=r.seconds("reconnect_cap_s", 5.0, hi=300.0),
+        )
+        r.done()
+    if (c := t.table("card")) is not None:
+        reader = c.text("reader", rule="must be a PC/SC reader name (prefix)")
+        keys_raw = c._get("issuer_public_keys", _MISSING)
+        keys: list[Path] = []
+        if keys_raw is not _MISSING:
+            if not isinstance(keys_raw, list) or not keys_raw:
+                c.fail(c.key("issuer_public_keys"), "must be a non-empty list of PEM file paths", keys_raw)
+            else:
+                keys = [
+                    c.file("", value=v, key_path=f"{c.key('issuer_public_keys')}[{i}]")
+                    for i, v in enumerate(keys_raw)
+                ]
+        card = CardSection(
+            reader,
+            tuple(keys),
+            c.seconds("timeout_s", 5.0, hi=60.0),
+            c.seconds("reconnect_cap_s", 5.0, hi=300.0),
+        )
+        c.done()
+    if (m := t.table("camera")) is not None:
+        url = m.text("url", rule="must be a stream URL, a file or folder path, or a device index")
+        if url and "://" not in url and not url.isdigit() and not url.startswith("/"):
+            url = str(m.resolve(url))  # a replay folder next to the config file
+        camera = CameraSection(
+            url=url,
+            open_timeout_s=m.seconds("open_timeout_s", 3.0, hi=60.0),
+            read_timeout_s=m.seconds("read_timeout_s", 2.0, hi=60.0),
+            stale_after_s=m.seconds("stale_after_s", 1.0, hi=60.0),
+            reconnect_initial_s=m.seconds("reconnect_initial_s", 0.2, hi=60.0),
+            reconnect_cap_s=m.seconds("reconnect_cap_s", 5.0, hi=300.0),
+            fps=m.number("fps", 10.0, 0.0, 120.0),
+        )
+        if camera.reconnect_cap_s < camera.reconnect_initial_s:
+            m.fail(m.key("reconnect_cap_s"), "must be >= reconnect_initial_s", camera.reconnect_cap_s)
+        m.done()
+    t.done()
+    return DevicesSection(io, rfid, card, camera)
+
+
+def parse_config(data: dict[str, Any], base_dir: Path, source: str = "") -> KioskConfig:
+    """Check a parsed TOML document; raises ``ConfigError`` listing every broken rule."""
+    errors: list[str] = []
+    top = _Table(data, "", errors, base_dir)
+    lane_t = top.table("lane", required=True)
+    lane = _lane(lane_t) if lane_t else LaneSection("", "", "")
+    central_t = top.table("central")
+    central = _central(central_t) if central_t else None
+    devices_t = top.table("devices", required=True)
+    devices = _devices(devices_t) if devices_t else DevicesSection(IoSection(""))
+    cache_t = top.table("cache")
+    cache = CacheSection(base_dir / "cache.sqlite3")
+    if cache_t is not None:
+        cache = CacheSection(cache_t.resolve(cache_t.text("path", "cache.sqlite3")))
+        cache_t.done()
+    journal_t = top.table("journal")
+    journal = JournalSection(base_dir / "journal")
+    if journal_t is not None:
+        journal = JournalSection(journal_t.resolve(journal_t.text("path", "journal")))
+        journal_t.done()
+    metrics = MetricsSection()
+    if (mt := top.table("metrics")) is not None:
+        metrics = MetricsSection(mt.flag("enabled", True), _address(mt, "listen", "127.0.0.1:9460"))
+        mt.done()
+    anpr = AnprSection(enabled=devices.camera is not None)
+    if (at := top.table("anpr")) is not None:
+        anpr = AnprSection(
+            enabled=at.flag("enabled", devices.camera is not None),
+            frames_per_vehicle=at.integer("frames_per_vehicle", 1, 30, 5),
+            frame_interval_ms=at.integer("frame_interval_ms", 10, 5000, 200),
+            frame_time_limit_ms=at.integer("frame_time_limit_ms", 50, 10000, 1000),
+        )
+        if anpr.enabled and devices.camera is None and devices_t is not None:
+            at.fail("anpr.enabled", "needs a [devices.camera] section")
+        at.done()
+    top.done()
+    if errors:
+        raise ConfigError(errors, source)
+    return KioskConfig(
+        lane, devices, cache, journal, central, metrics, anpr, Path(source) if source else None
+    )
+
+
+def load_config(path: str | Path) -> KioskConfig:
+    """Read and check a kiosk configuration file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(path)) from exc
+    return parse_config(data, path.resolve().parent, str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m kiosk.config FILE", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args[0])
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args[0]}: OK (lane {config.lane.id}, {config.lane.control_point} {config.lane.direction})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
