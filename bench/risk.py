@@ -27,6 +27,7 @@ from central.risk.stats import AnomalyStats
 N_CONSIGNMENTS = 100_000
 N_COMPANIES = 2_000
 N_RULES = 200
+N_DB = 100_000  # consignments taken through the store (SQLite) as well
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 KEY = b"bench-selection-key-0123456789abcdef"
 WORDS = [
@@ -204,6 +205,101 @@ def score_all(
     return time.perf_counter() - start, counts
 
 
+def db_path(
+    rules_data: list[dict[str, Any]], population: list[ConsignmentFacts], companies: list[str]
+) -> dict[str, float]:
+    """The same population through the store: consignments in SQLite, profiled by the service
+    (assessments kept, verdict changes written to the change log), then a rule change and a
+    full re-score, as an officer's ChangeRules call does."""
+    import tempfile
+
+    import peewee
+
+    from central.clock import SettableClock
+    from central.risk import profiling, rulestore, runtime
+    from central.store import models as m
+    from central.store.schema import init_database
+
+    n = min(N_DB, len(population))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = init_database(f"sqlite:///{tmp}/bench.db")
+        rt = runtime.configure(SettableClock(T0 - timedelta(days=1)), runtime.RiskKeys(KEY, KEY[::-1]))
+        now = (T0 - timedelta(days=1)).replace(tzinfo=None)
+        with db.atomic():
+            cps = {code: m.ControlPoint.create(code=code, name=code).id for code in CPS}
+            rows = [
+                dict(
+                    kind=1,
+                    brn=f"B{i:08d}",
+                    name=name,
+                    address="x",
+                    contact_name="x",
+                    contact_phone="x",
+                    created_at=now,
+                )
+                for i, name in enumerate(companies)
+            ]
+            for chunk in peewee.chunked(rows, 200):
+                m.Company.insert_many(chunk).execute()
+            ids = [c for (c,) in m.Company.select(m.Company.id).order_by(m.Company.id).tuples()]
+            crow = []
+            for i, f in enumerate(population[:n]):
+                crow.append(
+                    dict(
+                        ccrn=f.ccrn,
+                        company=ids[f.company_id],
+                        idempotency_key=f"k{i}",
+                        direction=1 if f.direction == "import" else 2,
+                        control_point=cps[f.control_point],
+                        status=1,
+                        version=1,
+                        packages_count=f.packages,
+                        package_description=f.packages_description,
+                        article_description=f.articles_description,
+                        consignor_name=f.consignor_name,
+                        consignor_address=f.consignor_address,
+                        consignee_name=f.consignee_name,
+                        consignee_address=f.consignee_address,
+                        expected_at=f.expected_at.replace(tzinfo=None),
+                        hs_code=f.hs_code,
+                        declared_value=round(f.declared_value or 0, 2),
+                        gross_weight_kg=round(f.gross_weight_kg or 0, 3),
+                        created_at=now + timedelta(seconds=i),
+                        updated_at=now + timedelta(seconds=i),
+                    )
+                )
+            for chunk in peewee.chunked(crow, 100):
+                m.Consignment.insert_many(chunk).execute()
+        rulestore.change(rulestore.RuleChange(put=rules_data), "bench", rt.clock.now(), KEY, KEY[::-1])
+        first = profiling.rescore_open()
+        rulestore.change(
+            rulestore.RuleChange(
+                put=[
+                    {
+                        "id": "KW-NEW",
+                        "kind": "keyword",
+                        "owner": "bench",
+                        "points": 60,
+                        "params": {"keywords": ["mobile phones"]},
+                    }
+                ]
+            ),
+            "bench",
+            rt.clock.now(),
+            KEY,
+            KEY[::-1],
+        )
+        again = profiling.rescore_open()
+        db.close()
+    return {
+        "n": n,
+        "first_s": first.seconds,
+        "db_per_s": n / first.seconds,
+        "rescore_s": again.seconds,
+        "changed": again.changed,
+    }
+
+
 def main() -> None:
     rng = random.Random(20261129)
     t = time.perf_counter()
@@ -247,6 +343,8 @@ def main() -> None:
         engine.assess_trip(tr, [])
     trip_s = time.perf_counter() - t
 
+    db = db_path(rules_data, population, companies)
+
     cps = N_CONSIGNMENTS / score_s
     rows = [
         ("population built (+ anomaly stats)", f"{build_s:.2f} s"),
@@ -256,6 +354,14 @@ def main() -> None:
         ("re-score after rule change", f"{rescore_s:.2f} s (target <= 30 s)"),
         ("verdicts after change", "/".join(str(counts2[v.value]) for v in Verdict)),
         ("trip-level assessments", f"{len(trips) / trip_s:,.0f} trips/s"),
+        (
+            f"DB path (SQLite): first profile of {db['n']:,}",
+            f"{db['first_s']:.2f} s = {db['db_per_s']:,.0f} /s",
+        ),
+        (
+            "DB path: rule change + full re-score",
+            f"{db['rescore_s']:.2f} s ({db['changed']} verdict changes)",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print("ROCARS risk engine benchmark (pure engine, one core)")
@@ -274,6 +380,9 @@ def main() -> None:
                 "trips_per_s": round(len(trips) / trip_s),
                 "inspect_rate": round(counts[Verdict.INSPECT.value] / N_CONSIGNMENTS, 4),
                 "hold_rate": round(counts[Verdict.HOLD.value] / N_CONSIGNMENTS, 4),
+                "db_consignments": db["n"],
+                "db_consignments_per_s": round(db["db_per_s"]),
+                "db_rescore_s": round(db["rescore_s"], 3),
             }
         )
     )

@@ -38,6 +38,7 @@ from central.api.auth import AuthInterceptor
 from central.api.registry import ServerConfig, ServerContext, add_servicers
 from central.clock import Clock, SystemClock
 from central.services import tokens
+from central.store.db import close_all, release_connection
 from central.store.schema import init_database
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,12 @@ class ServerHandle:
         # Tell load balancers first, then let calls in flight finish within the grace.
         self._health.enter_graceful_shutdown()
         self.server.stop(grace).wait(grace + 5)
+        for callback in reversed(self.ctx.shutdown_callbacks):
+            try:
+                callback()
+            except Exception:  # one area's failure must not keep the others running
+                log.exception("shutdown callback %r failed", callback)
+        close_all()
         log.info("server stopped")
 
     def wait(self) -> None:
@@ -153,6 +160,7 @@ def start_server(
     tokens.token_cache.ttl_s = config.token_cache_seconds
     tokens.token_cache.clear()
     database = init_database(database_url)
+    release_connection()  # the start-up thread's connection goes back to the pool
     ctx = ServerContext(database=database, clock=clock or SystemClock(), config=config)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),

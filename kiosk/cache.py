@@ -250,47 +250,57 @@ class LaneCache:
         """Apply one feed message atomically with its cursor."""
         kind = message.kind
         now = self.clock()
-        with self._write_lock, self.db.atomic():
-            conn = self.db.connection()
-            state = self.m.SyncState.get_by_id(1)
-            if kind == sync_pb2.SNAPSHOT_BEGIN:
-                conn.execute(
-                    "UPDATE sync_state SET pending_snapshot=?, last_message_at=? WHERE id=1",
-                    (message.snapshot_id, now),
-                )
-            elif kind == sync_pb2.SNAPSHOT_CHUNK:
-                if message.snapshot_id != state.pending_snapshot:
-                    raise CacheError(f"snapshot chunk {message.snapshot_id!r} without its begin")
-                self._apply_batch(conn, message.batch, message.snapshot_id)
-                conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
-            elif kind == sync_pb2.SNAPSHOT_END:
-                if message.snapshot_id != state.pending_snapshot:
-                    raise CacheError(f"snapshot end {message.snapshot_id!r} without its begin")
-                for table in (
-                    "cached_vehicle",
-                    "cached_driver",
-                    "cached_trip",
-                    "cached_consignment",
-                    "cached_watchlist",
-                ):
-                    conn.execute(f"DELETE FROM {table} WHERE generation != ?", (message.snapshot_id,))
-                conn.execute(
-                    "UPDATE sync_state SET cursor=?, generation=?, pending_snapshot='', last_message_at=? "
-                    "WHERE id=1",
-                    (message.cursor, message.snapshot_id, now),
-                )
-            elif kind == sync_pb2.CHANGES:
-                generation = state.pending_snapshot or state.generation
-                self._apply_batch(conn, message.batch, generation)
-                conn.execute(
-                    "UPDATE sync_state SET cursor=?, last_message_at=? WHERE id=1", (message.cursor, now)
-                )
-            elif kind == sync_pb2.HEARTBEAT:
-                conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
-            else:
-                raise CacheError(f"sync message kind {kind} is unknown")
+        with self._write_lock:
+            # The cache and its cursor need atomicity, not durability: a power cut may
+            # lose the last batches, but together with their cursor, and they are fetched
+            # again. The outbox (same file) switches back to FULL for its own commits.
+            self.db.execute_sql("PRAGMA synchronous=NORMAL")
+            with self.db.atomic():
+                self._apply(message, kind, now)
 
-    def _apply_batch(self, conn: Any, batch: sync_pb2.SyncBatch, generation: str) -> None:
+    def _apply(self, message: sync_pb2.SyncMessage, kind: int, now: float) -> None:
+        conn = self.db.connection()
+        state = self.m.SyncState.get_by_id(1)
+        if kind == sync_pb2.SNAPSHOT_BEGIN:
+            conn.execute(
+                "UPDATE sync_state SET pending_snapshot=?, last_message_at=? WHERE id=1",
+                (message.snapshot_id, now),
+            )
+        elif kind == sync_pb2.SNAPSHOT_CHUNK:
+            if message.snapshot_id != state.pending_snapshot:
+                raise CacheError(f"snapshot chunk {message.snapshot_id!r} without its begin")
+            self._apply_batch(conn, message.batch, message.snapshot_id, snapshot=True)
+            conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
+        elif kind == sync_pb2.SNAPSHOT_END:
+            if message.snapshot_id != state.pending_snapshot:
+                raise CacheError(f"snapshot end {message.snapshot_id!r} without its begin")
+            for table in (
+                "cached_vehicle",
+                "cached_driver",
+                "cached_trip",
+                "cached_consignment",
+                "cached_watchlist",
+            ):
+                conn.execute(f"DELETE FROM {table} WHERE generation != ?", (message.snapshot_id,))
+            conn.execute(
+                "UPDATE sync_state SET cursor=?, generation=?, pending_snapshot='', last_message_at=? "
+                "WHERE id=1",
+                (message.cursor, message.snapshot_id, now),
+            )
+        elif kind == sync_pb2.CHANGES:
+            generation = state.pending_snapshot or state.generation
+            self._apply_batch(conn, message.batch, generation)
+            conn.execute(
+                "UPDATE sync_state SET cursor=?, last_message_at=? WHERE id=1", (message.cursor, now)
+            )
+        elif kind == sync_pb2.HEARTBEAT:
+            conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
+        else:
+            raise CacheError(f"sync message kind {kind} is unknown")
+
+    def _apply_batch(
+        self, conn: Any, batch: sync_pb2.SyncBatch, generation: str, snapshot: bool = False
+    ) -> None:
         if batch.vehicles:
             conn.executemany(
                 "INSERT OR REPLACE INTO cached_vehicle (registration_mark, tag_epc, mainland_plate, active, "
@@ -318,7 +328,8 @@ class LaneCache:
         if batch.trips:
             refs = [(t.reference,) for t in batch.trips]
             # A trip's consignments are replaced whole: one dropped from it must go too.
-            conn.executemany("DELETE FROM cached_consignment WHERE trip_reference=?", refs)
+            if not snapshot:  # a snapshot's leftovers go by generation at its end
+                conn.executemany("DELETE FROM cached_consignment WHERE trip_reference=?", refs)
             conn.executemany(
                 "INSERT OR REPLACE INTO cached_trip (reference, registration_mark, driver_document_number, "
                 "control_point, direction, slot_start, slot_end, expected_arrival, status, verdict, "
@@ -336,8 +347,8 @@ class LaneCache:
                         _ts(t.expected_arrival),
                         t.status,
                         t.verdict,
-                        json.dumps(list(t.verdict_reasons)),
-                        json.dumps([c.ccrn for c in t.consignments]),
+                        _json_list(t.verdict_reasons),
+                        _json_list([c.ccrn for c in t.consignments]),
                         t.empty,
                         t.elock_state,
                         generation,
@@ -354,7 +365,7 @@ class LaneCache:
                         t.reference,
                         c.status,
                         c.verdict,
-                        json.dumps(list(c.verdict_reasons)),
+                        _json_list(c.verdict_reasons),
                         c.transshipment,
                         c.elock_id,
                         generation,
@@ -481,6 +492,10 @@ class LaneCache:
             elock=_ELOCK.get(row.elock_state, ELockState.NONE) if row.elock_state else ELockState.NONE,
             status=_TRIP_STATUSES.get(row.status, TripStatus.UNBUNDLED),
         )
+
+
+def _json_list(items: Any) -> str:
+    return json.dumps(list(items)) if items else "[]"
 
 
 def _watch_value(subject: str, value: str) -> str:

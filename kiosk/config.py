@@ -15,6 +15,10 @@ by group or others is refused, as ssh does.
 ``[lane]`` takes the lane's identity and, optionally, any timing setting of
 ``lanes.config.LaneConfig`` (``identify_timeout_s``, ``vacate_s``, ...): the lane logic's
 own dataclass is the single source of those names, defaults and rules.
+The ``[devices.*]`` tables use the driver's own argument names (seconds without a suffix,
+``backoff_initial``/``backoff_cap`` for reconnection): ``[devices.card]`` is checked by the
+card driver's ``CardReaderConfig`` and ``[devices.camera]`` becomes the camera driver's
+``CameraSettings``, so each driver keeps one definition of its settings.
 ``python -m kiosk.config FILE`` checks a file and prints every error.
 """
 
@@ -27,14 +31,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from drivers.camera import CameraSettings
+from drivers.card.config import CardConfigError, CardReaderConfig
 from lanes.config import LaneConfig
 from lanes.errors import ConfigError as LaneConfigError
 
 __all__ = [
     "AnprSection",
     "CacheSection",
-    "CameraSection",
-    "CardSection",
     "CentralSection",
     "ConfigError",
     "DevicesSection",
@@ -105,51 +109,40 @@ class JournalSection:
 
 @dataclass(frozen=True, slots=True)
 class RfidSection:
+    """Names follow ``drivers.rfid.RfidReader``'s arguments (``reader_address`` is ``address``)."""
+
     url: str
     baudrate: int = 115200
     reader_address: int = 255
-    timeout_s: float = 0.5
-    reconnect_cap_s: float = 5.0
+    hold_time: float = 1.0  # a tag not seen again for this long has gone
+    command_timeout: float = 0.5
+    repeat: int = 1
+    fail_after: int = 2  # commands unanswered in a row before the reader counts as lost
+    backoff_initial: float = 0.05
+    backoff_cap: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class IoSection:
+    """Names follow ``drivers.io.LaneIO``'s arguments."""
+
     url: str
     baudrate: int = 19200
     unit: int = 1
     watchdog_ms: int = 2000  # the module drops its outputs (barrier down, red) if not fed
-    timeout_s: float = 0.3
-    poll_interval_ms: int = 50
-    reconnect_cap_s: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class CardSection:
-    reader: str  # PC/SC reader name, prefix match
-    issuer_public_keys: tuple[Path, ...]
-    timeout_s: float = 5.0
-    reconnect_cap_s: float = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class CameraSection:
-    """Field names match ``drivers.camera.CameraSettings``: ``CameraSettings(**asdict(s))``."""
-
-    url: str
-    open_timeout_s: float = 3.0
-    read_timeout_s: float = 2.0
-    stale_after_s: float = 1.0
-    reconnect_initial_s: float = 0.2
-    reconnect_cap_s: float = 5.0
-    fps: float = 10.0
+    timeout: float = 0.2
+    poll_interval: float = 0.05
+    fail_after: int = 2
+    backoff_initial: float = 0.05
+    backoff_cap: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class DevicesSection:
     io: IoSection
     rfid: RfidSection | None = None
-    card: CardSection | None = None
-    camera: CameraSection | None = None
+    card: CardReaderConfig | None = None
+    camera: CameraSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,67 +366,95 @@ def _central(t: _Table) -> CentralSection:
     return section
 
 
+def _backoff(t: _Table, initial: float, cap: float) -> tuple[float, float]:
+    first = t.seconds("backoff_initial", initial, hi=60.0)
+    last = t.seconds("backoff_cap", cap, hi=300.0)
+    if last < first:
+        t.fail(t.key("backoff_cap"), "must be >= backoff_initial", last)
+    return first, last
+
+
+def _io(t: _Table) -> IoSection:
+    url = _serial_url(t)
+    baudrate = t.choice("baudrate", BAUDRATES, 19200) or 19200
+    unit = t.integer("unit", 1, 247, 1)
+    watchdog_ms = t.integer("watchdog_ms", 100, 60000, 2000, also=(0,))
+    timeout = t.seconds("timeout", 0.2, hi=10.0)
+    poll_interval = t.seconds("poll_interval", 0.05, hi=1.0)
+    if watchdog_ms and poll_interval * 1000 * 3 > watchdog_ms:
+        # Three polls per watchdog period, or one slow answer lets the module fall back.
+        t.fail(
+            t.key("poll_interval"), f"must be <= watchdog_ms / 3 ({watchdog_ms / 3000:g} s)", poll_interval
+        )
+    fail_after = t.integer("fail_after", 1, 100, 2)
+    first, cap = _backoff(t, 0.05, 2.0)
+    t.done()
+    return IoSection(url, baudrate, unit, watchdog_ms, timeout, poll_interval, fail_after, first, cap)
+
+
+def _rfid(t: _Table) -> RfidSection:
+    url = _serial_url(t)
+    baudrate = t.choice("baudrate", BAUDRATES, 115200) or 115200
+    address = t.integer("reader_address", 0, 255, 255)
+    hold_time = t.seconds("hold_time", 1.0, hi=60.0)
+    command_timeout = t.seconds("command_timeout", 0.5, hi=10.0)
+    repeat = t.integer("repeat", 1, 255, 1)
+    fail_after = t.integer("fail_after", 1, 100, 2)
+    first, cap = _backoff(t, 0.05, 2.0)
+    t.done()
+    return RfidSection(url, baudrate, address, hold_time, command_timeout, repeat, fail_after, first, cap)
+
+
+def _card(t: _Table) -> CardReaderConfig | None:
+    """Checked by the card driver's own ``CardReaderConfig``; key files must exist now."""
+    table = dict(t.data)
+    t.seen.update(table)  # the card driver names its own unknown keys
+    keys = table.get("issuer_public_keys")
+    if isinstance(keys, list) and keys:
+        table["issuer_public_keys"] = [
+            str(t.file("", value=v, key_path=f"{t.key('issuer_public_keys')}[{i}]"))
+            for i, v in enumerate(keys)
+        ]
+    elif keys is not None:
+        t.fail(t.key("issuer_public_keys"), "must be a non-empty list of PEM file paths", keys)
+        return None
+    try:
+        return CardReaderConfig.from_mapping(table)
+    except CardConfigError as exc:
+        t.errors.append(_key_rule(str(exc)))
+    except TypeError as exc:
+        t.fail(t.path, f"invalid card reader setting: {exc}")
+    return None
+
+
+def _camera(t: _Table) -> CameraSettings:
+    url = t.text("url", rule="must be a stream URL, a file or folder path, or a device index")
+    if url and "://" not in url and not url.isdigit() and not url.startswith("/"):
+        url = str(t.resolve(url))  # a replay folder next to the config file
+    open_timeout = t.seconds("open_timeout", 3.0, hi=60.0)
+    read_timeout = t.seconds("read_timeout", 2.0, hi=60.0)
+    stale_after = t.seconds("stale_after", 1.0, hi=60.0)
+    first, cap = _backoff(t, 0.2, 5.0)
+    fps = t.number("fps", 10.0, 0.0, 120.0)
+    t.done()
+    return CameraSettings(url, open_timeout, read_timeout, stale_after, first, cap, fps)
+
+
 def _devices(t: _Table) -> DevicesSection:
     io_t = t.table("io", required=True)
-    io = IoSection(url="")
-    if io_t is not None:
-        io = IoSection(
-            url=_serial_url(io_t),
-            baudrate=io_t.choice("baudrate", BAUDRATES, 19200) or 19200,
-            unit=io_t.integer("unit", 1, 247, 1),
-            watchdog_ms=io_t.integer("watchdog_ms", 100, 60000, 2000, also=(0,)),
-            timeout_s=io_t.seconds("timeout_s", 0.3, hi=10.0),
-            poll_interval_ms=io_t.integer("poll_interval_ms", 10, 1000, 50),
-            reconnect_cap_s=io_t.seconds("reconnect_cap_s", 5.0, hi=300.0),
-        )
-        io_t.done()
-    rfid = card = camera = None
-    if (r := t.table("rfid")) is not None:
-        rfid = RfidSection(
-            url=_serial_url(r),
-            baudrate=r.choice("baudrate", BAUDRATES, 115200) or 115200,
-            reader_address=r.integer("reader_address", 0, 255, 255),
-            timeout_s=r.seconds("timeout_s", 0.5, hi=10.0),
-            reconnect_cap_s=r.seconds("reconnect_cap_s", 5.0, hi=300.0),
-        )
-        r.done()
-    if (c := t.table("card")) is not None:
-        reader = c.text("reader", rule="must be a PC/SC reader name (prefix)")
-        keys_raw = c._get("issuer_public_keys", _MISSING)
-        keys: list[Path] = []
-        if keys_raw is not _MISSING:
-            if not isinstance(keys_raw, list) or not keys_raw:
-                c.fail(c.key("issuer_public_keys"), "must be a non-empty list of PEM file paths", keys_raw)
-            else:
-                keys = [
-                    c.file("", value=v, key_path=f"{c.key('issuer_public_keys')}[{i}]")
-                    for i, v in enumerate(keys_raw)
-                ]
-        card = CardSection(
-            reader,
-            tuple(keys),
-            c.seconds("timeout_s", 5.0, hi=60.0),
-            c.seconds("reconnect_cap_s", 5.0, hi=300.0),
-        )
-        c.done()
-    if (m := t.table("camera")) is not None:
-        url = m.text("url", rule="must be a stream URL, a file or folder path, or a device index")
-        if url and "://" not in url and not url.isdigit() and not url.startswith("/"):
-            url = str(m.resolve(url))  # a replay folder next to the config file
-        camera = CameraSection(
-            url=url,
-            open_timeout_s=m.seconds("open_timeout_s", 3.0, hi=60.0),
-            read_timeout_s=m.seconds("read_timeout_s", 2.0, hi=60.0),
-            stale_after_s=m.seconds("stale_after_s", 1.0, hi=60.0),
-            reconnect_initial_s=m.seconds("reconnect_initial_s", 0.2, hi=60.0),
-            reconnect_cap_s=m.seconds("reconnect_cap_s", 5.0, hi=300.0),
-            fps=m.number("fps", 10.0, 0.0, 120.0),
-        )
-        if camera.reconnect_cap_s < camera.reconnect_initial_s:
-            m.fail(m.key("reconnect_cap_s"), "must be >= reconnect_initial_s", camera.reconnect_cap_s)
-        m.done()
+    io = _io(io_t) if io_t is not None else IoSection("")
+    rfid_t, card_t, camera_t = t.table("rfid"), t.table("card"), t.table("camera")
+    rfid = _rfid(rfid_t) if rfid_t is not None else None
+    card = _card(card_t) if card_t is not None and card_t.ok else None
+    camera = _camera(camera_t) if camera_t is not None else None
     t.done()
     return DevicesSection(io, rfid, card, camera)
+
+
+def _key_rule(message: str) -> str:
+    """A driver's 'devices.x.key must be ...' as this module's 'devices.x.key: must be ...'."""
+    key, sep, rule = message.partition(" ")
+    return f"{key}: {rule}" if sep and key.startswith("devices.") and not key.endswith(":") else message
 
 
 def parse_config(data: dict[str, Any], base_dir: Path, source: str = "") -> KioskConfig:

@@ -136,28 +136,32 @@ class Outbox:
     ) -> int:
         if not event.idempotency_key:
             raise OutboxError("crossing.idempotency_key: required")
-        X = self.cache.m.LaneCrossing
         try:
-            with self.cache._write_lock, self.cache.db.atomic():
-                X.create(
-                    idempotency_key=event.idempotency_key,
-                    outcome=outcome,
-                    trip_reference=event.trip_reference or None,
-                    decided_at=decided_at,
-                    record=detail,
-                )
-                row = self.Event.create(
-                    idempotency_key=event.idempotency_key,
-                    event=event.SerializeToString(),
-                    created_at=time.time(),
-                )
-                if also is not None:
-                    also()
+            with self.cache._write_lock:
+                # Durable before the barrier moves (the cache's applies use NORMAL).
+                self.cache.db.execute_sql("PRAGMA synchronous=FULL")
+                with self.cache.db.atomic():
+                    seq = self._write(event, outcome, decided_at, detail)
+                    if also is not None:
+                        also()
         except peewee.IntegrityError as exc:
             raise OutboxError(
                 f"crossing.idempotency_key: {event.idempotency_key!r} already recorded (keys must be unique)"
             ) from exc
         self._wake.set()
+        return seq
+
+    def _write(self, event: sync_pb2.CrossingEvent, outcome: str, decided_at: float, detail: str) -> int:
+        self.cache.m.LaneCrossing.create(
+            idempotency_key=event.idempotency_key,
+            outcome=outcome,
+            trip_reference=event.trip_reference or None,
+            decided_at=decided_at,
+            record=detail,
+        )
+        row = self.Event.create(
+            idempotency_key=event.idempotency_key, event=event.SerializeToString(), created_at=time.time()
+        )
         return int(row.seq)
 
     def new_key(self) -> str:

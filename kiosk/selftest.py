@@ -5,8 +5,9 @@ version, or the card's ATR, or a camera frame) and time one round trip. The tabl
 device, port, state, firmware/ATR, round-trip time and a detail; the exit code is 1 if any
 configured device fails, 2 if the file cannot be read.
 
-Only the ``[devices]`` tables are read here (with ``tomllib``), so a technician can check
-the hardware of a lane whose other settings are not finished yet. The card check runs in
+Only the ``[devices]`` tables are read here (with ``tomllib``; key names as in
+``kiosk.config``, which follow the drivers' arguments), so a technician can check the
+hardware of a lane whose other settings are not finished yet. The card check runs in
 this process and points libpcsclite at ``devices.card.pcsc_socket`` when it is given.
 """
 
@@ -55,7 +56,7 @@ def check_rfid(table: dict[str, Any]) -> Check:
         url,
         baudrate=int(table.get("baudrate", 115200)),
         address=int(table.get("reader_address", 255)),
-        command_timeout=float(table.get("timeout_s", 0.5)),
+        command_timeout=float(table.get("command_timeout", 0.5)),
         backoff=Backoff(0.1, 1.0),
     )
     with reader:
@@ -77,7 +78,7 @@ def check_io(table: dict[str, Any]) -> Check:
         baudrate=int(table.get("baudrate", 19200)),
         unit=int(table.get("unit", 1)),
         watchdog_ms=int(table.get("watchdog_ms", 2000)),
-        timeout=float(table.get("timeout_s", 0.3)),
+        timeout=float(table.get("timeout", 0.3)),
     )
     with io:
         check.identity = "fw " + io.open()
@@ -127,7 +128,7 @@ def check_camera(table: dict[str, Any]) -> Check:
     check = Check("camera", settings.url)
     camera = PlateCamera(settings).start()
     try:
-        wait = settings.open_timeout_s + settings.read_timeout_s
+        wait = settings.open_timeout + settings.read_timeout
         frame, check.rtt_ms = _timed(lambda: camera.wait_frame(0, wait))
         height, width = frame.image.shape[:2]
         check.identity = f"{width}x{height}"

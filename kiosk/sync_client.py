@@ -115,7 +115,6 @@ class SyncClient:
                 break
             if not delivered:
                 self._stop.wait(self.backoff.next())
-        self.availability.set_unavailable("stopped")
 
     def _one_stream(self) -> bool:
         """Subscribe once and apply until the stream ends; True if anything arrived."""

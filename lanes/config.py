@@ -30,7 +30,8 @@ class LaneConfig:
     slot_late_s: float = 7200.0
     # All loops clear this long means the vehicle has gone (loop chatter is not a departure).
     vacate_s: float = 3.0
-    # A barrier that has not reached its limit this long after a command is faulty.
+    # A barrier that has not reached its limit this long after a command is faulty
+    # (0: the barrier reports no limits, so none is waited for).
     barrier_travel_s: float = 8.0
 
     def __post_init__(self) -> None:

@@ -63,6 +63,14 @@ class LaneStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class LaneStopping:
+    """The kiosk is shutting down (SIGTERM): the lane goes red and closes when it is safe."""
+
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     at: float
 
@@ -176,13 +184,13 @@ class InspectionResult:
 
 
 Event = (
-    LaneStarted | Tick | LoopChanged | InputsSnapshot | BarrierLimit | TagRead | PlateDecided
+    LaneStarted | LaneStopping | Tick | LoopChanged | InputsSnapshot | BarrierLimit | TagRead | PlateDecided
     | CardInserted | CardAuthenticated | CardRejected | CardRemoved | TripFound | CacheSynced
     | DeviceAvailability | OfficerAction | InspectionResult
 )
 
 EVENT_TYPES: tuple[type, ...] = (
-    LaneStarted, Tick, LoopChanged, InputsSnapshot, BarrierLimit, TagRead, PlateDecided,
+    LaneStarted, LaneStopping, Tick, LoopChanged, InputsSnapshot, BarrierLimit, TagRead, PlateDecided,
     CardInserted, CardAuthenticated, CardRejected, CardRemoved, TripFound, CacheSynced,
     DeviceAvailability, OfficerAction, InspectionResult,
 )

@@ -43,6 +43,54 @@ class JournalEntry:
     commands: tuple[Command, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class JournalLine:
+    line_no: int
+    text: str
+    item: LaneConfig | JournalEntry  # a (re)configuration header, or an event
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJournal:
+    config: LaneConfig  # from the first line
+    lines: tuple[JournalLine, ...]  # every line after the first, in order
+    torn_line: int | None  # a last line cut short by a crash (never acted on), skipped
+
+    def events(self) -> list[Event]:
+        """The events to rebuild a machine from (``LaneMachine.restore``)."""
+        return [ln.item.event for ln in self.lines if isinstance(ln.item, JournalEntry)]
+
+    def next_n(self) -> int:
+        entries = [ln.item.n for ln in self.lines if isinstance(ln.item, JournalEntry)]
+        return max(entries, default=0) + 1
+
+
+def parse_journal(text: str) -> ParsedJournal:
+    """A whole journal file's text; raises ``JournalError`` naming the line and field."""
+    raw = text.split("\n")
+    torn_tail = raw[-1] != ""  # a complete journal ends with a newline
+    if not torn_tail:
+        raw.pop()
+    if not raw or not raw[0].strip():
+        raise JournalError("line 1: empty journal (no header)")
+    config = decode_header(raw[0], 1)
+    lines: list[JournalLine] = []
+    torn: int | None = None
+    for line_no, line in enumerate(raw[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            item: LaneConfig | JournalEntry = (
+                decode_header(line, line_no) if is_header(line) else decode_entry(line, line_no))
+        except JournalError:
+            if torn_tail and line_no == len(raw):
+                torn = line_no
+                break
+            raise
+        lines.append(JournalLine(line_no, line, item))
+    return ParsedJournal(config, tuple(lines), torn)
+
+
 def dumps(obj: Any) -> str:
     try:
         return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)

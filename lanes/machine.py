@@ -15,6 +15,9 @@ every event and sent only when they change, so one rule decides each of them:
 - green only from a release decision made with every lane device available, and only
   until the vehicle reaches the safety loop; any fault or tailgating turns it red.
 
+Shutdown: ``LaneStopping`` turns the lane red, takes no new vehicle and decides nothing
+more; the barrier closes when (and only when) it is safe, by the same rule as always.
+
 Restart: ``restore`` replays the journal (the machine is deterministic, so this rebuilds
 the state exactly), then the kiosk sends ``LaneStarted`` with the inputs it read; lights
 go red, a pending trip look-up is asked again, and no decision is made twice.
@@ -58,6 +61,7 @@ from lanes.events import (
     InputsSnapshot,
     InspectionResult,
     LaneStarted,
+    LaneStopping,
     Loop,
     LoopChanged,
     OfficerAction,
@@ -123,6 +127,7 @@ class LaneMachine:
         self.previous_marks: tuple[str | None, str | None] = (None, None)  # epc, plate of the last passed
         self.used_trip_ids: deque[str] = deque(maxlen=USED_TRIPS_REMEMBERED)
         self.clear_since: float | None = None
+        self.stopping = False
 
     # -- entry point -------------------------------------------------------------------
 
@@ -150,6 +155,7 @@ class LaneMachine:
 
     def _on_LaneStarted(self, e: LaneStarted, out: list[Command]) -> None:
         self.sequence = max(self.sequence, e.next_sequence)
+        self.stopping = False
         for device in Device:
             self._set_availability(device, device not in e.unavailable, "at start-up", out)
         if Device.IO in self.unavailable:
@@ -171,6 +177,9 @@ class LaneMachine:
                 out.append(LookupTrip(c.lookup_for))  # the answer was lost with the old process
         elif self.loops[Loop.ARMING] is True:
             self._start_crossing()
+
+    def _on_LaneStopping(self, e: LaneStopping, out: list[Command]) -> None:
+        self.stopping = True
 
     def _on_Tick(self, e: Tick, out: list[Command]) -> None:
         pass
@@ -236,8 +245,8 @@ class LaneMachine:
             if c is not None:
                 self._end_crossing(out, passed=False)
             return
-        if c is None or self.phase not in (Phase.IDENTIFYING, Phase.REFERRED):
-            return  # nothing to override: no vehicle waiting for a decision
+        if c is None or self.phase not in (Phase.IDENTIFYING, Phase.REFERRED) or self.stopping:
+            return  # nothing to override: no vehicle waiting for a decision, or the lane is closing
         inspect = e.command is OfficerCommand.INSPECT
         why = reason("OFFICER_INSPECT" if inspect else "OFFICER_RELEASE", e.note)
         self._record_decision(out, Outcome.OFFICER_OVERRIDE, (why,), officer_id=e.officer_id, note=e.note)
@@ -260,14 +269,14 @@ class LaneMachine:
         before = self.loops[loop]
         self.loops[loop] = occupied
         self._update_clear_since()
-        if before is None or before == occupied:
-            return  # not an edge (or nothing known before it)
         c = self.crossing
         released = self.phase is Phase.RELEASED and c is not None
+        if loop is Loop.ARMING and occupied and self.phase is Phase.IDLE:
+            self._start_crossing()  # also when nothing was known before (I/O module back)
+        if before is None or before == occupied:
+            return  # not an edge (or nothing known before it)
         if loop is Loop.ARMING and occupied:
-            if self.phase is Phase.IDLE:
-                self._start_crossing()
-            elif released and c is not None and c.left_arming:
+            if released and c is not None and c.left_arming:
                 self._tailgating(c, out, "second vehicle on the arming loop")
         elif not released or c is None:
             return
@@ -288,6 +297,8 @@ class LaneMachine:
             out.append(Alarm("tailgating", detail))
 
     def _start_crossing(self) -> None:
+        if self.stopping:
+            return
         now = self._now
         c = Crossing(arrived_at=now)
         epc, plate = self.previous_marks
@@ -315,7 +326,7 @@ class LaneMachine:
 
     def _progress(self, out: list[Command]) -> None:
         now, cfg, c = self._now, self.config, self.crossing
-        if self.phase is Phase.IDENTIFYING and c is not None:
+        if self.phase is Phase.IDENTIFYING and c is not None and not self.stopping:
             forced = bool(self.lane_faults) or now >= c.arrived_at + cfg.identify_timeout_s
             if c.ident is None and (forced or self._identification_ready(c)):
                 c.ident = identify_vehicle(tuple(c.tags), c.plate, cfg)
@@ -421,7 +432,7 @@ class LaneMachine:
 
     def _drive_outputs(self, out: list[Command]) -> None:
         c = self.crossing
-        released = self.phase is Phase.RELEASED and c is not None
+        released = self.phase is Phase.RELEASED and c is not None and not self.stopping
         green = (released and c is not None and c.green_allowed and not c.entered_safety
                  and not c.tailgating and not self.lane_faults)
         colour = Light.GREEN if green else Light.RED
@@ -452,11 +463,14 @@ class LaneMachine:
         target = BarrierPosition.UP if up else BarrierPosition.DOWN
         if self.barrier_position is not target:
             self.barrier_position = BarrierPosition.MOVING
-            self.barrier_deadline = self._now + self.config.barrier_travel_s
+            if self.config.barrier_travel_s > 0:  # 0: the barrier has no limit switches to wait for
+                self.barrier_deadline = self._now + self.config.barrier_travel_s
         out.append(SetBarrier(up))
 
     def _message_code(self) -> str:
         c = self.crossing
+        if self.stopping:
+            return "LANE_CLOSED"
         if self.lane_faults:
             return "LANE_FAULT"
         if c is None:

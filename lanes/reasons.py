@@ -82,5 +82,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "INSPECTION": ("Please take your card and go to the inspection bay", "請取回證件並駛往查驗區"),
     "SEE_OFFICER": ("Please wait for an officer", "請等候關員"),
     "STOP": ("Stop. One vehicle at a time", "停車。每次只准一輛車輛通過"),
+    "LANE_CLOSED": ("Lane closed. Please use another lane", "此行車線已關閉，請使用其他行車線"),
     "LANE_FAULT": ("Lane fault. Please wait for an officer", "行車線故障。請等候關員"),
 }

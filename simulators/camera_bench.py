@@ -61,22 +61,28 @@ def _publish_times(url: str) -> dict[int, float]:
         return {int(k): v for k, v in json.load(response).items()}
 
 
-def _latencies(url: str, n: int) -> tuple[list[float], int]:
-    """Publish-to-held latency of ``n`` consecutive frames; also how many were lost."""
+def _latencies(url: str, n: int) -> tuple[list[float], int, float]:
+    """Publish-to-held latency of ``n`` consecutive frames, frames lost, and driver CPU %.
+
+    The CPU figure is this process's CPU time over wall time while reading: the driver's
+    reader and watchdog threads plus this loop (the simulator runs elsewhere).
+    """
     held: list[tuple[int, float]] = []
-    with PlateCamera(CameraSettings(url, open_timeout_s=5.0)) as camera:
+    with PlateCamera(CameraSettings(url, open_timeout=5.0)) as camera:
         frame = camera.wait_frame(0, timeout=10.0)
         published: dict[int, float] = {}
+        cpu0, wall0 = time.process_time(), time.monotonic()
         while len(held) < n:
             frame = camera.wait_frame(frame.seq, timeout=5.0)
             held.append((read_stamp(frame.image), frame.captured_at))
             if len(held) % (HISTORY // 4) == 0:  # fetch before the simulator forgets
                 published.update(_publish_times(url.removeprefix("ffmpeg+")))
+        cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0) * 100
         published.update(_publish_times(url.removeprefix("ffmpeg+")))
     latencies = [at - published[seq] for seq, at in held if seq in published]
     seqs = [seq for seq, _ in held]
     lost = (max(seqs) - min(seqs) + 1) - len(set(seqs))
-    return latencies, lost
+    return latencies, lost, cpu
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -126,8 +132,8 @@ def _fault_timings(stall_s: float = 3.0) -> dict[str, float]:
 def bench_camera(n: int = 300) -> dict[str, float]:
     """Camera frame latency (p50/p99 ms, own parser and FFmpeg) and fault timings (s)."""
     with _camera_process(BENCH_FPS) as url:
-        own, own_lost = _latencies(url, n)
-        ffmpeg, ffmpeg_lost = _latencies("ffmpeg+" + url, n)
+        own, own_lost, own_cpu = _latencies(url, n)
+        ffmpeg, ffmpeg_lost, ffmpeg_cpu = _latencies("ffmpeg+" + url, n)
     own_p50, own_p99 = _percentile(own, 0.5) * 1000, _percentile(own, 0.99) * 1000
     ff_p50, ff_p99 = _percentile(ffmpeg, 0.5) * 1000, _percentile(ffmpeg, 0.99) * 1000
     return {
@@ -137,11 +143,15 @@ def bench_camera(n: int = 300) -> dict[str, float]:
         "camera_latency_p99_ms": round(own_p99, 2),
         "camera_latency_max_ms": round(max(own) * 1000, 2),
         "camera_lost_frames": own_lost,
+        "camera_cpu_pct": round(own_cpu, 1),
         "camera_ffmpeg_latency_p50_ms": round(ff_p50, 2),
         "camera_ffmpeg_latency_p99_ms": round(ff_p99, 2),
         "camera_ffmpeg_lost_frames": ffmpeg_lost,
+        "camera_ffmpeg_cpu_pct": round(ffmpeg_cpu, 1),
         "camera_p99_ratio_own_to_ffmpeg": round(own_p99 / ff_p99, 3) if ff_p99 else float("nan"),
         **{f"camera_{k}": v for k, v in _fault_timings().items()},
+        # A stall outlasting several read timeouts: recovery may wait out a backoff step.
+        **{f"camera_long_{k}": v for k, v in _fault_timings(stall_s=9.0).items() if k.startswith("stall")},
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import select
 import signal
 import sys
 import threading
@@ -30,12 +31,20 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 
 def _prompt(sim: LaneSimulation) -> None:
+    """Technician commands typed on the terminal (select, not input(): quits with the sim)."""
     print("commands: arrive plate=.. tag=.. card=good | drive | insert_card card=.. | pull_card |")
     print("          fault device=rfid|io|camera|card kind=.. | loop name=.. occupied=.. | state | quit")
     while not sim.stopped.is_set():
-        try:
-            line = input("lane> ")
-        except EOFError:
+        sys.stdout.write("lane> ")
+        sys.stdout.flush()
+        line = None
+        while line is None and not sim.stopped.is_set():
+            ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+            if ready:
+                line = sys.stdin.readline()
+        if line is None:
+            break
+        if not line:  # end of input
             sim.stopped.set()
             break
         if not line.strip():
@@ -44,7 +53,7 @@ def _prompt(sim: LaneSimulation) -> None:
             reply = sim.handle(parse_command_line(line))
         except LaneCommandError as exc:
             reply = {"ok": False, "error": str(exc)}
-        print(json.dumps(reply, indent=2))
+        print(json.dumps(reply, indent=2), flush=True)
 
 
 def run_lane(args: argparse.Namespace) -> int:

@@ -85,6 +85,7 @@ class IoModuleSim(PtyDevice):
         motion_time: float = 1.0,
         seed: int | None = None,
         on_truck_left: Callable[[Truck], None] | None = None,
+        baudrate: int | None = None,
     ) -> None:
         self.unit = unit
         self.motion_time = motion_time
@@ -105,7 +106,7 @@ class IoModuleSim(PtyDevice):
         self._last_request = 0.0
         self._last_tick: float | None = None
         self._state = threading.RLock()
-        super().__init__(link, seed=seed)
+        super().__init__(link, seed=seed, baudrate=baudrate)
 
     # --- the lane ------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 RFID_ADDRESS = 1
 IO_UNIT = 1
+RFID_BAUD = 115200  # the devices' wire time is modelled at these rates
+IO_BAUD = 19200
 
 
 class LaneCommandError(ValueError):
@@ -146,19 +148,20 @@ class LaneSimulation:
     def _start_lane(self, n: int, lane_id: str) -> Lane:
         on_left = self._truck_left_handler(lane_id)
         rfid_link = str(self.directory / f"lane-{lane_id}-rfid")
-        rfid = RfidReaderSim(rfid_link, address=RFID_ADDRESS, seed=self.seed + n)
+        rfid = RfidReaderSim(rfid_link, address=RFID_ADDRESS, seed=self.seed + n, baudrate=RFID_BAUD)
         io = IoModuleSim(
             str(self.directory / f"lane-{lane_id}-io"),
             unit=IO_UNIT,
             motion_time=self.motion_time,
             seed=self.seed + n,
             on_truck_left=on_left,
+            baudrate=IO_BAUD,
         )
         lane = Lane(lane_id, rfid.start(), io.start(), self.directory / f"lane-{lane_id}.toml")
         tables: dict[str, dict[str, object]] = {
             "lane": {"id": lane_id, "control_point": self.control_point, "direction": self.direction},
-            "devices.rfid": {"url": rfid.path, "baudrate": 115200, "reader_address": RFID_ADDRESS},
-            "devices.io": {"url": io.path, "baudrate": 19200, "unit": IO_UNIT, "watchdog_ms": 2000},
+            "devices.rfid": {"url": rfid.path, "baudrate": RFID_BAUD, "reader_address": RFID_ADDRESS},
+            "devices.io": {"url": io.path, "baudrate": IO_BAUD, "unit": IO_UNIT, "watchdog_ms": 2000},
         }
         if self.pcscds and self._card_mod is not None:
             pcscd = self.pcscds[n // 2]

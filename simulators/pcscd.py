@@ -20,6 +20,7 @@ interfaces; the simulated card connects to 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+SHARED_SOCKET = Path("/run/pcscd/pcscd.comm")
 SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+
+log = logging.getLogger("simulators.pcscd")
 
 __all__ = ["SOCKET_ENV", "Pcscd", "PcscdError", "VirtualSlot", "free_port_pair"]
 
@@ -78,6 +82,29 @@ def _check_prerequisites() -> str:
     return pcscd
 
 
+def _namespaces_work(userns: list[str]) -> bool:
+    try:
+        probe = subprocess.run(
+            ["unshare", *userns, "--mount", "--propagation", "private", "true"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def _socket_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
 class Pcscd:
     """A pcscd process with one vpcd reader (two slots); start/stop are idempotent."""
 
@@ -99,10 +126,13 @@ class Pcscd:
         self.port: int | None = port
         self._log_apdus = log_apdus
         self._process: subprocess.Popen[bytes] | None = None
+        # False where mount namespaces are not permitted (an unprivileged container):
+        # then pcscd runs on the shared /run/pcscd socket, one instance per machine.
+        self.private = True
 
     @property
     def socket_path(self) -> Path:
-        return self.directory / "pcscd.comm"
+        return self.directory / "pcscd.comm" if self.private else SHARED_SOCKET
 
     @property
     def slots(self) -> list[VirtualSlot]:
@@ -138,25 +168,41 @@ class Pcscd:
             return
         pcscd = _check_prerequisites()
         self.directory.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
         Path("/run/pcscd").mkdir(parents=True, exist_ok=True)  # the bind-mount target
+        userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        self.private = _namespaces_work(userns)
+        if self.private:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()  # left by a pcscd that was killed
+        if not self.private:
+            if _socket_answers(SHARED_SOCKET):
+                raise PcscdError(
+                    "mount namespaces are not permitted here (unshare failed) and another pcscd owns "
+                    f"{SHARED_SOCKET}: run privileged, or stop the other pcscd"
+                )
+            log.warning("mount namespaces not permitted: pcscd runs on the shared %s", SHARED_SOCKET)
         last_error = ""
         for _ in range(attempts):
             self.port = self.port or free_port_pair()
             conf = self._write_config(self.port)
-            flags = "-f -a" if self._log_apdus else "-f"
-            userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-            script = f'mount --bind "$1" /run/pcscd && exec "$2" {flags} -c "$3"'
-            log = open(self.directory / "pcscd.log", "ab")  # noqa: SIM115 - handed to the child
+            flags = ["-f", "-a"] if self._log_apdus else ["-f"]
+            if self.private:
+                script = f'mount --bind "$1" /run/pcscd && exec "$2" {" ".join(flags)} -c "$3"'
+                command = ["unshare", *userns, "--mount", "--propagation", "private", "--",
+                           "sh", "-c", script, "sh", str(self.directory), pcscd, str(conf)]  # fmt: skip
+            else:
+                command = [pcscd, *flags, "-c", str(conf)]
+            pcscd_log = open(self.directory / "pcscd.log", "ab")  # noqa: SIM115 - handed to the child
             try:
                 self._process = subprocess.Popen(
-                    ["unshare", *userns, "--mount", "--propagation", "private", "--",
-                     "sh", "-c", script, "sh", str(self.directory), pcscd, str(conf)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                )  # fmt: skip
+                    command,
+                    stdout=pcscd_log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             finally:
-                log.close()
+                pcscd_log.close()
             try:
                 self.wait_for_readers(timeout)
                 return

@@ -31,13 +31,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from drivers.anpr import grammar  # one plate grammar for the renderer and the reader
+
 FRAME_SIZE = (640, 480)  # width, height: what the camera simulator streams
 LEVELS = ("normal", "hard", "two_row", "none")
 
 # Letters used on Hong Kong plates: I, O and Q never appear.
-PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
-PLATE_DIGITS = "0123456789"
-CROSS_BOUNDARY_PREFIXES = ("FU", "FV")
+PLATE_LETTERS = grammar.PLATE_LETTERS
+PLATE_DIGITS = grammar.PLATE_DIGITS
+CROSS_BOUNDARY_PREFIXES = grammar.CROSS_BOUNDARY_PREFIXES
 
 _FONT_DIRS = (
     Path("/usr/share/fonts/truetype/dejavu"),
@@ -132,7 +134,9 @@ def random_plate(rng: np.random.Generator, kind: str | None = None) -> str:
                 chars = rng.choice(list(alphabet), size=size, p=_personalised_weights(alphabet))
                 words.append("".join(chars))
             text = " ".join(words)
-            if len(text) <= 8 and not _looks_standard(text.replace(" ", "")):
+            # A personalised mark may not pass for a standard one, even misread by a
+            # character: the grammar would rightly read it as the standard mark.
+            if len(text) <= 8 and grammar.check(text).kind == "personalised":
                 return text
     raise PlateRenderError(f"kind: unknown plate kind {kind!r}")
 

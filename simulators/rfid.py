@@ -36,6 +36,7 @@ class RfidReaderSim(PtyDevice):
         address: int = 1,
         round_time: float = 0.005,
         seed: int | None = None,
+        baudrate: int | None = None,
     ) -> None:
         self.address = address
         self.round_time = round_time
@@ -47,7 +48,7 @@ class RfidReaderSim(PtyDevice):
         self.work_antenna = 0
         self.total_reads = 0
         self.commands: list[int] = []
-        super().__init__(link, seed=seed)
+        super().__init__(link, seed=seed, baudrate=baudrate)
 
     # --- the field ------------------------------------------------------------------------------
 

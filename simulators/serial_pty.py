@@ -6,6 +6,8 @@ pty is closed; when it is "replugged" a new pty appears behind the same link). T
 simulator owns the master side and runs one thread that reads what the host sends and
 lets the device subclass answer.
 
+``baudrate`` (optional) adds each frame's wire time at that rate, both ways.
+
 Faults common to every serial device: ``inject_garbage`` (random bytes on the line),
 ``silence`` (the device stops answering), ``unplug``/``replug``. Protocol-specific faults
 (bad checksums) live in the subclasses.
@@ -33,8 +35,13 @@ class PtyDevice:
 
     name = "serial device"
 
-    def __init__(self, link: str | None = None, *, seed: int | None = None) -> None:
+    def __init__(
+        self, link: str | None = None, *, seed: int | None = None, baudrate: int | None = None
+    ) -> None:
         self.link = link
+        # A pty moves bytes at once; with a baud rate each frame also takes its wire time
+        # (10 bit times a byte, 8N1) each way, so latency figures match a real line.
+        self.char_time = 10.0 / baudrate if baudrate else 0.0
         self.rng = random.Random(seed)
         self._master: int | None = None
         self._slave: int | None = None
@@ -115,6 +122,8 @@ class PtyDevice:
 
     def write(self, data: bytes) -> None:
         """Put bytes on the line; dropped if nobody is there to take them, as on a real wire."""
+        if self.char_time:
+            time.sleep(len(data) * self.char_time)
         with self._lock:
             if self._master is None:
                 return
@@ -170,6 +179,8 @@ class PtyDevice:
             try:
                 if data:
                     self.bytes_in += len(data)
+                    if self.char_time:
+                        time.sleep(len(data) * self.char_time)  # the request's own wire time
                     if not self.is_silent:
                         self.on_bytes(data, now)
                 self.on_tick(now)

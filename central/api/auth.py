@@ -40,6 +40,7 @@ from central.services import errors
 from central.services import tokens
 from central.services.principal import ELOCK_GATEWAY, LANE, Principal
 from central.store import models
+from central.store.db import release_connection
 from proto.rocars.v1 import auth_pb2
 
 log = logging.getLogger("central.api.access")
@@ -219,6 +220,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
             finally:
                 if token is not None:
                     _current.reset(token)
+                release_connection()
                 _log_call(method, principal, outcome, started)
             return None  # unreachable: abort raises
 
@@ -255,6 +257,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
                         _current.reset(token)
                     except ValueError:  # generator closed from another context
                         pass
+                release_connection()
                 _log_call(method, principal, outcome, started)
 
         return wrapped

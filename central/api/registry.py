@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,12 @@ class ServerContext:
     clock: Clock
     config: ServerConfig
     service_names: list[str] = field(default_factory=list)
+    # Called (in reverse order) when the server stops, after calls have drained:
+    # areas stop their background threads here.
+    shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_shutdown(self, callback: Callable[[], None]) -> None:
+        self.shutdown_callbacks.append(callback)
 
 
 def add_servicers(server: grpc.Server, ctx: ServerContext, modules: list[str] | None = None) -> list[str]:

@@ -11,7 +11,8 @@ key cannot rewrite an entry and re-chain the rest. ``verify`` detects:
 
 Appends happen inside the caller's transaction, so an action and its audit entry commit
 together. On PostgreSQL, writers serialise on a transaction-scoped advisory lock so two
-officers cannot take the same sequence number.
+officers cannot take the same sequence number; a writer that also records a change takes
+this lock first, then the change log's, so the two locks are always taken in one order.
 """
 
 from __future__ import annotations

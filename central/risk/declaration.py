@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 from central.risk.errors import FailedPrecondition, NotFound
@@ -102,6 +103,14 @@ def draft(principal: Principal, ccrns: list[str]) -> Draft:
     return _build(consignments)
 
 
+def _decimal(value: Any, places: str) -> str:
+    """Decimals as a declaration writes them: money to the cent, weights without trailing zeros."""
+    if value is None:
+        return ""
+    d = Decimal(str(value))
+    return str(d.quantize(Decimal(places))) if places else format(d.normalize(), "f")
+
+
 def _build(consignments: list[Any]) -> Draft:
     first = consignments[0]
     src = f"CCRN {first.ccrn}"
@@ -142,9 +151,11 @@ def _build(consignments: list[Any]) -> Draft:
         b.reuse(f"{p}.number_of_packages", c.packages_count, f"{s} packages_count")
         b.reuse(f"{p}.package_description", c.package_description, f"{s} package_description")
         b.reuse(f"{p}.hs_code", c.hs_code, f"{s} hs_code")
-        b.reuse(f"{p}.value", c.declared_value, f"{s} declared_value")
+        b.reuse(f"{p}.value", _decimal(c.declared_value, "0.01"), f"{s} declared_value")
         b.reuse(f"{p}.currency", c.currency, f"{s} currency")
-        b.reuse(f"{p}.gross_weight_kg", c.gross_weight_kg, f"{s} gross_weight_kg", required=False)
+        b.reuse(
+            f"{p}.gross_weight_kg", _decimal(c.gross_weight_kg, ""), f"{s} gross_weight_kg", required=False
+        )
         b.reuse(f"{p}.container_numbers", c.container_numbers, f"{s} container_numbers", required=False)
         b.missing(f"{p}.quantity")
         b.missing(f"{p}.quantity_unit")

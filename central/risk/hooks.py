@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from central.risk import profiling
 from central.store import models as m
+from proto.rocars.v1 import common_pb2
 
 
 def on_consignment_changed(consignment: m.Consignment) -> None:
@@ -21,4 +22,7 @@ def on_consignment_changed(consignment: m.Consignment) -> None:
 
 
 def on_trip_changed(trip: m.Trip) -> None:
-    profiling.profile_trip(trip)
+    # Only a bundled trip is still to cross; an unbundled, crossed or released one keeps the
+    # verdict it had (the lane sync drops it by status).
+    if trip.status == common_pb2.TRIP_BUNDLED:
+        profiling.profile_trip(trip)

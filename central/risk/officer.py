@@ -237,8 +237,8 @@ def list_trips(
     limit: int = 100,
     after_reference: str = "",
 ) -> list[tuple[AssessmentView, list[AssessmentView]]]:
-    """Trips expected at ``control_point`` in [start, end) with their verdicts, strictest first
-    within the page order (expected time, then reference), and their consignments."""
+    """Trips expected at ``control_point`` in [start, end) with their verdicts and their
+    consignments, in trip-reference order (keyset pages: pass the last reference seen)."""
     v = Violations()
     if not control_point.strip():
         v.add("control_point", "is required")

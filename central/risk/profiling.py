@@ -26,7 +26,7 @@ from central.risk.runtime import runtime
 from central.risk.stats import AnomalyStats
 from central.store import changes
 from central.store import models as m
-from central.store.db import from_db, to_db, write_transaction
+from central.store.db import from_db, is_postgres, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def _store(
     row: RiskAssessment | None = None,
     *,
     lookup: bool = True,
+    sink: Sink | None = None,
 ) -> RiskAssessment:
     if row is None and lookup:
         row = RiskAssessment.get_or_none(
@@ -185,7 +186,7 @@ def _store(
     reasons = a.reasons_as_dicts()
     reasons_json = json.dumps(reasons, sort_keys=True, ensure_ascii=False)
     if row is None:
-        row = RiskAssessment.create(
+        fields = dict(
             subject=subject,
             reference=reference,
             control_point=cp,
@@ -199,6 +200,12 @@ def _store(
             basis=basis,
             assessed_at=to_db(now),
         )
+        if sink is not None:
+            row = RiskAssessment(**fields)
+            sink.new.append(fields)
+            sink.emits.append((row, reasons, extra))
+            return row
+        row = RiskAssessment.create(**fields)
         _emit(row, reasons, extra, now)
         return row
     applies = row.override_verdict is not None and row.override_basis == basis
@@ -217,14 +224,44 @@ def _store(
         "basis": basis,
     }
     dirty = {k: v for k, v in updates.items() if getattr(row, k) != v}
+    if sink is not None and set(dirty) == {"rule_set_version"}:
+        sink.version_only.append(int(row.id))  # type: ignore[attr-defined]
+        row.rule_set_version = a.rule_set_version
+        dirty = {}
     if dirty:
         dirty["assessed_at"] = to_db(now)
         for k, v in dirty.items():
             setattr(row, k, v)
         RA.update(dirty).where(RA.id == row.id).execute()  # type: ignore[attr-defined]
     if emit:
-        _emit(row, reasons, extra, now)
+        if sink is not None:
+            sink.emits.append((row, reasons, extra))
+        else:
+            _emit(row, reasons, extra, now)
     return row
+
+
+@dataclass
+class Sink:
+    """Writes of one re-score batch, made in bulk: most rows only move to the new rule-set
+    version, and a first profile inserts many rows at once."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    version_only: list[int] = field(default_factory=list)
+    emits: list[tuple[RiskAssessment, list[dict[str, Any]], dict[str, Any]]] = field(default_factory=list)
+
+    def flush(self, version: int, now: datetime) -> None:
+        for start in range(0, len(self.new), 100):
+            RA.insert_many(self.new[start : start + 100]).execute()
+        for start in range(0, len(self.version_only), 500):
+            RA.update(rule_set_version=version).where(
+                RA.id.in_(self.version_only[start : start + 500])
+            ).execute()
+        for row, reasons, extra in self.emits:
+            _emit(row, reasons, extra, now)
+        self.new.clear()
+        self.version_only.clear()
+        self.emits.clear()
 
 
 def _emit(row: RiskAssessment, reasons: list[dict[str, Any]], extra: dict[str, Any], now: datetime) -> None:
@@ -250,6 +287,7 @@ def profile_consignment(
     ctx: tuple[CompiledRules, AnomalyStats, datetime] | None = None,
     row: RiskAssessment | None = None,
     lookup: bool = True,
+    sink: Sink | None = None,
 ) -> RiskAssessment:
     """Score one consignment and keep the result (call inside the writer's transaction)."""
     engine, stats, now = ctx or _context()
@@ -273,6 +311,7 @@ def profile_consignment(
         extra,
         row,
         lookup=lookup,
+        sink=sink,
     )
 
 
@@ -331,6 +370,11 @@ def profile_trip(
     return _store("trip", t.reference, cp, int(t.direction), facts.expected_at, a, basis, now, {})
 
 
+def _locked(query: Any) -> Any:
+    """Row locks on PostgreSQL (SQLite's writer already excludes every other writer)."""
+    return query.for_update() if is_postgres() else query
+
+
 @dataclass(frozen=True)
 class RescoreResult:
     version: int
@@ -359,33 +403,48 @@ def rescore_open(*, batch: int = 500, force: bool = False) -> RescoreResult:
     n_c = n_t = 0
     last = 0
     while True:
-        rows = list(
-            C.select().where((C.id > last) & C.status.in_(OPEN_CONSIGNMENT)).order_by(C.id).limit(batch)
-        )
-        if not rows:
-            break
-        last = rows[-1].id
-        stored = {
-            r.reference: r
-            for r in RiskAssessment.select().where(
-                (RiskAssessment.subject == "consignment")
-                & RiskAssessment.reference.in_([c.ccrn for c in rows])
-            )
-        }
         with write_transaction():
+            # Read the batch inside the writer's transaction (locked on PostgreSQL) so a
+            # concurrent amendment is either before it or after it, never overwritten with
+            # stale facts; stop if a newer rule change arrived (its own re-score takes over).
+            if rulestore.current_version() != version:
+                break
+            rows = list(
+                _locked(
+                    C.select()
+                    .where((C.id > last) & C.status.in_(OPEN_CONSIGNMENT))
+                    .order_by(C.id)
+                    .limit(batch)
+                )
+            )
+            if not rows:
+                break
+            last = rows[-1].id
+            stored = {
+                r.reference: r
+                for r in RA.select().where(
+                    (RA.subject == "consignment") & RA.reference.in_([c.ccrn for c in rows])
+                )
+            }
             ctx = (engine, stats, rt.clock.now())
+            sink = Sink()
             for c in rows:
                 row = stored.get(c.ccrn)
                 if force or row is None or row.rule_set_version != version:
-                    profile_consignment(c, pre, ctx, row, lookup=False)
+                    profile_consignment(c, pre, ctx, row, lookup=False, sink=sink)
                     n_c += 1
+            sink.flush(version, ctx[2])
     last = 0
     while True:
-        trips = list(T.select().where((T.id > last) & T.status.in_(OPEN_TRIP)).order_by(T.id).limit(batch))
-        if not trips:
-            break
-        last = trips[-1].id
         with write_transaction():
+            if rulestore.current_version() != version:
+                break
+            trips = list(
+                _locked(T.select().where((T.id > last) & T.status.in_(OPEN_TRIP)).order_by(T.id).limit(batch))
+            )
+            if not trips:
+                break
+            last = trips[-1].id
             ctx = (engine, stats, rt.clock.now())
             for t in trips:
                 profile_trip(t, pre, ctx)

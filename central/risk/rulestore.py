@@ -163,9 +163,11 @@ def change(edit: RuleChange, officer: str, now: datetime, selection_key: bytes, 
             details["retire"] = list(edit.retire)
         if edit.thresholds:
             details["thresholds"] = {"inspect_at": thresholds.inspect_at, "hold_at": thresholds.hold_at}
-        _watchlist_changes(by_id, new_specs, edit.retire, now)
         subject = ",".join([*put_ids, *edit.retire])[:100] or "thresholds"
+        # Audit before the change log: every writer takes the audit lock before the change-log
+        # lock (PostgreSQL advisory locks), so two writers can never wait on each other.
         audit.append(audit_key, officer, "rules.change", subject, details, now)
+        _watchlist_changes(by_id, new_specs, edit.retire, now)
         return version
 
 

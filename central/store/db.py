@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -43,6 +44,7 @@ def open_database(url: str) -> peewee.Database:
         return _sqlite(path)
     if parsed.scheme in ("postgresql", "postgres"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        pool_size = int(options.pop("pool_size", "32"))  # ?pool_size=N: connections per process
         kwargs: dict[str, Any] = {
             "user": unquote(parsed.username) if parsed.username else None,
             "password": unquote(parsed.password) if parsed.password else None,
@@ -52,17 +54,25 @@ def open_database(url: str) -> peewee.Database:
             **options,
         }
         name = unquote(parsed.path.lstrip("/")) or "postgres"
-        return peewee.PostgresqlDatabase(
-            name, **{k: v for k, v in kwargs.items() if v is not None}
+        return PooledPostgresqlDatabase(
+            name, max_connections=pool_size, stale_timeout=300, timeout=10, **{k: v for k, v in kwargs.items() if v is not None}
         )
     raise DatabaseUrlError(f"database: unsupported URL scheme {parsed.scheme!r} (use sqlite:// or postgresql://)")
 
 
 def _sqlite(path: str) -> peewee.SqliteDatabase:
-    if path != ":memory:":
-        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-    return peewee.SqliteDatabase(
+    if path == ":memory:":
+        # One shared connection would be needed for a pool to see one database; an
+        # in-memory database is for quick experiments only.
+        return peewee.SqliteDatabase(path, pragmas={"foreign_keys": 1}, check_same_thread=False)
+    Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    # Pooled: the server hands each call's connection back when the call ends
+    # (central.api.auth), so worker threads never pile up open connections.
+    return PooledSqliteDatabase(
         path,
+        max_connections=64,
+        stale_timeout=300,
+        timeout=10,  # seconds to wait for a free pooled connection (busy_timeout is SQLite's)
         pragmas={
             "journal_mode": "wal",
             "foreign_keys": 1,
@@ -70,9 +80,29 @@ def _sqlite(path: str) -> peewee.SqliteDatabase:
             "busy_timeout": 10_000,
             "cache_size": -16_000,
         },
-        timeout=10,
         check_same_thread=False,
     )
+
+
+def release_connection() -> None:
+    """Return this thread's connection to the pool (no-op outside a transaction-free,
+    connected state). Called after every RPC."""
+    db = database_proxy.obj
+    if db is not None and not db.is_closed() and not db.in_transaction():
+        db.close()
+
+
+def close_all() -> None:
+    """Close this thread's connection and every idle pooled one. Connections another
+    live thread holds are left to that thread: closing a connection under a running
+    query crashes the sqlite3 module (background threads close their own on stop)."""
+    db = database_proxy.obj
+    if db is None:
+        return
+    if not db.is_closed() and not db.in_transaction():
+        db.close()
+    if hasattr(db, "close_idle"):
+        db.close_idle()
 
 
 def is_sqlite(db: peewee.Database | None = None) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import calendar
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import peewee
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from central.store import models as m
@@ -98,127 +98,204 @@ def _scope_where(scope: Scope) -> Any:
     )
 
 
-def _verdicts(scope_name: str, keys: list[str]) -> dict[str, tuple[int, list[str], str]]:
-    out: dict[str, tuple[int, list[str], str]] = {}
-    for start in range(0, len(keys), 500):
-        part = keys[start : start + 500]
-        rows = (
-            LV.select(LV.key, LV.verdict, LV.reasons, LV.elock_state)
-            .where((LV.scope == scope_name) & LV.key.in_(part))
-            .tuples()
-        )
-        for key, verdict, reasons, elock in rows:
-            out[key] = (int(verdict), json.loads(reasons or "[]"), elock or "")
-    return out
+CV: Any = LaneVerdict.alias("cv")
+TV: Any = LaneVerdict.alias("tv")
+_FLAT_COLUMNS = (
+    *_TRIP_COLUMNS,
+    C.ccrn,
+    C.status,
+    C.transshipment,
+    C.elock_id,
+    CV.verdict,
+    CV.reasons,
+    CV.elock_state,
+    TV.verdict,
+    TV.reasons,
+    TV.elock_state,
+)
+_NO_REASONS = ("", "[]", None)
 
 
-def _build(rows: list[tuple[Any, ...]]) -> sync_pb2.SyncBatch:
-    """Trips (with consignments and verdicts), their vehicles and drivers."""
+def _flat_query(where: Any) -> Any:
+    """One row per (trip, consignment) with the verdicts joined in: a single query per
+    snapshot instead of one per chunk and table."""
+    return (
+        T.select(*_FLAT_COLUMNS)
+        .join(V, on=(T.vehicle == V.id))
+        .switch(T)
+        .join(D, on=(T.driver == D.id))
+        .switch(T)
+        .join(CP, on=(T.control_point == CP.id))
+        .switch(T)
+        .join(C, peewee.JOIN.LEFT_OUTER, on=(C.trip == T.id))
+        .join(CV, peewee.JOIN.LEFT_OUTER, on=((CV.scope == "consignment") & (CV.key == C.ccrn)))
+        .switch(T)
+        .join(TV, peewee.JOIN.LEFT_OUTER, on=((TV.scope == "trip") & (TV.key == T.reference)))
+        .where(where)
+        .order_by(T.id)
+    )
+
+
+class _Seconds:
+    """Datetime column -> epoch seconds; SQLite hands raw cursors text, PostgreSQL
+    datetimes. Slots repeat a lot, so conversions are remembered."""
+
+    def __init__(self) -> None:
+        self._memo: dict[Any, tuple[int, int]] = {}
+
+    def __call__(self, value: Any) -> tuple[int, int]:
+        hit = self._memo.get(value)
+        if hit is None:
+            when = datetime.fromisoformat(value) if isinstance(value, str) else value
+            hit = (calendar.timegm(when.utctimetuple()), when.microsecond * 1000) if when else (0, 0)
+            if len(self._memo) < 100_000:
+                self._memo[value] = hit
+        return hit
+
+
+def _reasons(text: Any) -> list[str]:
+    return [] if text in _NO_REASONS else list(json.loads(text))
+
+
+def _finish(
+    trip: Any, verdicts: list[int], reasons: list[str], elock: str, trip_verdict: tuple[Any, ...]
+) -> None:
+    t_verdict, t_reasons, t_elock = trip_verdict
+    if t_verdict is not None:  # the risk engine's trip-level verdict wins
+        trip.verdict = int(t_verdict)
+        trip.verdict_reasons.extend(_reasons(t_reasons))
+        trip.elock_state = t_elock or elock
+        return
+    # A consignment not yet profiled holds the whole trip: the lane must not release it.
+    trip.verdict = 0 if (not verdicts or 0 in verdicts) and not trip.empty else max(verdicts, default=0)
+    trip.verdict_reasons.extend(reasons)
+    trip.elock_state = elock
+
+
+def _batches(where: Any, chunk_trips: int, db: Any = None) -> Iterator[sync_pb2.SyncBatch]:
+    """Trips matching ``where`` with consignments, verdicts, vehicles and drivers, at most
+    ``chunk_trips`` trips per batch (rows come ordered by trip, consignments adjacent)."""
+    database = db or T._meta.database
+    cursor = database.execute(_flat_query(where))
+    seconds = _Seconds()
     batch = sync_pb2.SyncBatch()
-    if not rows:
-        return batch
-    trip_ids = [r[0] for r in rows]
-    consignments: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for start in range(0, len(trip_ids), 500):
-        part = trip_ids[start : start + 500]
-        for row in (
-            C.select(C.trip, C.ccrn, C.status, C.transshipment, C.elock_id).where(C.trip.in_(part)).tuples()
-        ):
-            consignments[row[0]].append(row)
-    ccrns = [c[1] for rows_ in consignments.values() for c in rows_]
-    c_verdicts = _verdicts("consignment", ccrns)
-    t_verdicts = _verdicts("trip", [r[1] for r in rows])
     seen_vehicles: set[str] = set()
     seen_drivers: set[str] = set()
-    for (
-        tid,
-        ref,
-        mark,
-        epc,
-        mplate,
-        vactive,
-        doc,
-        card,
-        name,
-        dactive,
-        cp,
-        direction,
-        s_start,
-        s_end,
-        arrival,
-        status,
-        empty,
-    ) in rows:
-        trip = batch.trips.add(
-            reference=ref,
-            registration_mark=mark,
-            driver_document_number=doc,
-            control_point=cp,
-            direction=direction,
-            slot_start=stamp(s_start),
-            slot_end=stamp(s_end),
-            expected_arrival=stamp(arrival),
-            status=status,
-            empty=bool(empty),
-        )
-        strictest: int = 0
-        reasons: list[str] = []
-        elock = ""
-        complete = True
-        for _tid, ccrn, c_status, transship, elock_id in consignments.get(tid, ()):
-            verdict, c_reasons, c_elock = c_verdicts.get(ccrn, (0, [], ""))
-            trip.consignments.add(
-                ccrn=ccrn,
-                status=c_status,
-                verdict=verdict,
-                verdict_reasons=c_reasons,
-                transshipment=bool(transship),
-                elock_id=elock_id or "",
-            )
-            complete = complete and verdict != 0
-            strictest = max(strictest, verdict)
-            reasons.extend(c_reasons)
-            elock = c_elock or elock
-        if ref in t_verdicts:  # the risk engine's trip-level verdict wins
-            strictest, reasons, t_elock = t_verdicts[ref]
-            elock = t_elock or elock
-        elif not complete:
-            strictest = 0  # a consignment not yet profiled: the lane must not release
-        trip.verdict = strictest  # type: ignore[assignment]
-        trip.verdict_reasons.extend(reasons)
-        trip.elock_state = elock
-        if mark not in seen_vehicles:
-            seen_vehicles.add(mark)
-            batch.vehicles.add(
-                registration_mark=mark, tag_epc=epc or "", mainland_plate=mplate or "", active=bool(vactive)
-            )
-        if doc not in seen_drivers:
-            seen_drivers.add(doc)
-            batch.drivers.add(document_number=doc, card_number=card or "", name=name, active=bool(dactive))
-    return batch
+    current_id = None
+    trip: Any = None
+    verdicts: list[int] = []
+    reasons: list[str] = []
+    elock = ""
+    trip_verdict: tuple[Any, ...] = (None, None, None)
+    while True:
+        rows = cursor.fetchmany(2000)
+        if not rows:
+            break
+        for (
+            tid,
+            ref,
+            mark,
+            epc,
+            mplate,
+            vactive,
+            doc,
+            card,
+            name,
+            dactive,
+            cp,
+            direction,
+            s_start,
+            s_end,
+            arrival,
+            status,
+            empty,
+            ccrn,
+            c_status,
+            transship,
+            elock_id,
+            c_verdict,
+            c_reasons,
+            c_elock,
+            t_verdict,
+            t_reasons,
+            t_elock,
+        ) in rows:
+            if tid != current_id:
+                if trip is not None:
+                    _finish(trip, verdicts, reasons, elock, trip_verdict)
+                    if len(batch.trips) >= chunk_trips:
+                        yield batch
+                        batch = sync_pb2.SyncBatch()
+                        seen_vehicles, seen_drivers = set(), set()
+                current_id = tid
+                verdicts, reasons, elock = [], [], ""
+                trip_verdict = (t_verdict, t_reasons, t_elock)
+                trip = batch.trips.add(
+                    reference=ref,
+                    registration_mark=mark,
+                    driver_document_number=doc,
+                    control_point=cp,
+                    direction=direction,
+                    status=status,
+                    empty=bool(empty),
+                )
+                trip.slot_start.seconds, trip.slot_start.nanos = seconds(s_start)
+                trip.slot_end.seconds, trip.slot_end.nanos = seconds(s_end)
+                trip.expected_arrival.seconds, trip.expected_arrival.nanos = seconds(arrival)
+                if mark not in seen_vehicles:
+                    seen_vehicles.add(mark)
+                    batch.vehicles.add(
+                        registration_mark=mark,
+                        tag_epc=epc or "",
+                        mainland_plate=mplate or "",
+                        active=bool(vactive),
+                    )
+                if doc not in seen_drivers:
+                    seen_drivers.add(doc)
+                    batch.drivers.add(
+                        document_number=doc, card_number=card or "", name=name, active=bool(dactive)
+                    )
+            if ccrn is not None:
+                verdict = int(c_verdict or 0)
+                c_reason_list = _reasons(c_reasons)
+                trip.consignments.add(
+                    ccrn=ccrn,
+                    status=c_status,
+                    verdict=verdict,
+                    verdict_reasons=c_reason_list,
+                    transshipment=bool(transship),
+                    elock_id=elock_id or "",
+                )
+                verdicts.append(verdict)
+                reasons.extend(c_reason_list)
+                elock = c_elock or elock
+    if trip is not None:
+        _finish(trip, verdicts, reasons, elock, trip_verdict)
+    if batch.trips:
+        yield batch
 
 
 def snapshot_batches(scope: Scope) -> Iterator[sync_pb2.SyncBatch]:
     """Every trip in scope, CHUNK_TRIPS at a time (call inside one read transaction)."""
-    chunk: list[tuple[Any, ...]] = []
-    for row in _trip_query(_scope_where(scope)).iterator():
-        chunk.append(row)
-        if len(chunk) >= CHUNK_TRIPS:
-            yield _build(chunk)
-            chunk = []
-    if chunk:
-        yield _build(chunk)
+    yield from _batches(_scope_where(scope), CHUNK_TRIPS)
+
+
+def _one_batch(where: Any) -> sync_pb2.SyncBatch:
+    out = sync_pb2.SyncBatch()
+    for batch in _batches(where, 1 << 30):
+        out.MergeFrom(batch)
+    return out
 
 
 def sweep_batch(scope: Scope, after: datetime) -> sync_pb2.SyncBatch:
     """Trips in scope whose slot starts after ``after``: those entering the horizon."""
-    return _build(list(_trip_query(_scope_where(scope) & (T.slot_start > to_db(after)))))
+    return _one_batch(_scope_where(scope) & (T.slot_start > to_db(after)))
 
 
 def trips_by_reference(refs: list[str]) -> tuple[sync_pb2.SyncBatch, dict[str, tuple[str, int]]]:
     """Current state of these trips, and where each belongs (control point, direction)."""
-    rows = list(_trip_query(T.reference.in_(refs))) if refs else []
-    return _build(rows), {r[1]: (r[10], r[11]) for r in rows}
+    batch = _one_batch(T.reference.in_(refs)) if refs else sync_pb2.SyncBatch()
+    return batch, {t.reference: (t.control_point, int(t.direction)) for t in batch.trips}
 
 
 def trip_refs_for_ccrns(ccrns: list[str]) -> dict[str, str]:

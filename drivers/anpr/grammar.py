@@ -6,9 +6,9 @@
 - Personalised marks: up to 8 characters (letters without I, O, Q, and digits), shown
   with single spaces; reported here without spaces.
 
-Only confusions the grammar forces are corrected: a digit where a standard mark needs
-a letter (8->B, 5->S, 2->Z), a letter where it needs a digit (B->8, S->5, Z->2, O->0,
-I->1, Q->0). A read that is neither a standard mark nor fixable into one is kept only
+Only confusions the grammar forces are corrected, and only one per read: a digit where
+a standard mark needs a letter (8->B, 5->S, 2->Z), a letter where it needs a digit
+(B->8, S->5, Z->2, O->0, I->1, Q->0). A read that is neither a standard mark nor fixable into one is kept only
 as a personalised mark, uncorrected, so a guess never turns into a plausible plate.
 """
 
@@ -78,10 +78,8 @@ def _force_standard(text: str) -> str | None:
     candidate = "".join(head + tail)
     if not is_standard(candidate):
         return None
-    # A correction is forced only when the raw read already had the standard shape:
-    # at most one substituted character per part, so "B8S2" is not bent into a plate.
-    head_fixes = sum(a != b for a, b in zip(head, text[:2], strict=True))
-    tail_fixes = sum(a != b for a, b in zip(tail, text[2:], strict=True))
-    if head_fixes > 1 or tail_fixes > 1:
+    # A correction is forced only when the raw read already had the standard shape but
+    # for one character: "B8S2" (a valid personalised mark as read) is not bent into a plate.
+    if sum(a != b for a, b in zip(candidate, text, strict=True)) > 1:
         return None
     return candidate

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.anpr.textcue import text_candidates
+
 # Canonical sizes the plate is warped to: big enough for Tesseract at any input size.
 SINGLE_ROW_SIZE = (376, 80)  # width, height
 TWO_ROW_SIZE = (248, 160)
@@ -33,10 +35,11 @@ class Candidate:
     aspect: float  # long side / short side
     score: float  # higher is more plate-like
     cue: str
+    rows: int = 0  # 1 or 2 when the cue knows; 0: judge by aspect
 
     @property
     def two_row(self) -> bool:
-        return self.aspect < 2.6
+        return self.rows == 2 if self.rows else self.aspect < 2.6
 
 
 def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
@@ -58,6 +61,10 @@ def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
     edges = cv2.Canny(cv2.GaussianBlur(grey, (3, 3), 0), 60, 160)
     closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 3)))
     found.extend(_from_mask(closed, "edges", area_max))
+    board = masks["yellow"] | masks["white-dim"]
+    for corners, rows, score in text_candidates(grey, board):
+        side = np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0])
+        found.append(Candidate(corners, max(side) / max(1.0, min(side)), score, "text", rows))
     found.sort(key=lambda c: c.score, reverse=True)
     kept: list[Candidate] = []
     for cand in found:

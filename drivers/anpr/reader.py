@@ -138,36 +138,43 @@ class PlateReader:
         groups = seg.groups
         if len(groups) == 2 and len(groups[0]) == 2 and 1 <= len(groups[1]) <= 4:
             split = 2
-        elif len(free_text) == seg.blobs and grammar.check(free_text).kind == "standard":
+        elif len(groups) == 1 and len(free_text) == seg.blobs and grammar.check(free_text).kind == "standard":
+            # No gap seen (blur can hide it): the reading, not the layout, says standard.
             split = 2
         if split is not None and len(free_text) == seg.blobs and _unexplained(free_text, free, split):
             return None
         votes: dict[str, list[float]] = {}
         views = seg.views()
         if split is not None:
-            for view in views:
+            kind = "standard"
+            if free_text == grammar.normalise(free.text) and grammar.is_standard(free_text) \
+                    and len(free_text) == seg.blobs:
+                votes[free_text] = [_score(free)]  # uncorrected only: a forced fix is no evidence
+            for k, view in enumerate(views):
+                if k == 2 and len(votes) == 1 and len(next(iter(votes.values()))) == 3:
+                    break  # three readings agree already: the last view cannot change that
                 letters = self.engine.read_line(compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
                 digits = self.engine.read_line(compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
                 mark = letters.text + digits.text
                 if len(mark) == seg.blobs and grammar.is_standard(mark):
                     votes.setdefault(mark, []).append(_score(letters, digits))
-            kind = "standard"
         else:
-            if cand.cue == "edges" or seg.imbalance > _PERSONALISED_MAX_IMBALANCE:
+            kind = "personalised"
+            if cand.cue in ("edges", "text") or seg.imbalance > _PERSONALISED_MAX_IMBALANCE:
                 return None  # no grammar to check a free-form mark by: demand a plate board
             for k, view in enumerate(views):
                 read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
                 mark = grammar.normalise(read.text)
                 if len(mark) == seg.blobs and grammar.check(mark).kind == "personalised":
                     votes.setdefault(mark, []).append(_score(read))
-            kind = "personalised"
         if not votes:
             return None
-        mark, scores = max(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])))
-        share = len(scores) / len(views)
-        conf = sum(scores) / len(scores) * share
-        if len(scores) < 2:
-            conf *= 0.5  # one view alone decides nothing
+        ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
+        mark, scores = ranked[0]
+        valid = sum(len(v) for v in votes.values())
+        conf = sum(scores) / len(scores) * len(scores) / valid
+        if len(scores) < 2 or (len(ranked) > 1 and len(ranked[1][1]) == len(scores)):
+            conf *= 0.5  # one reading alone, or a tie, decides nothing
         if kind == "personalised":
             conf *= _PERSONALISED_FACTOR
         return _Scored(mark, conf, kind, cand)

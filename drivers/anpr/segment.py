@@ -126,7 +126,10 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
         boxes.append((x, y, bw, bh, i))
     if not boxes:
         return None
-    rows = [r for r in (_consensus(row) for row in _rows(boxes)) if r]
+    checked = [_consensus(row) for row in _rows(boxes)]
+    if any(r is None for r in checked):
+        return None
+    rows = [r for r in checked if r]
     if not rows or len(rows) > 2:
         return None
     boxes = [b for row in rows for b in row]
@@ -244,15 +247,28 @@ def _rows(boxes: list[Box]) -> list[list[Box]]:
     return sorted(rows, key=lambda r: min(b[1] for b in r))
 
 
-def _consensus(row: list[Box]) -> list[Box]:
-    """Characters of one row share a height and a centre line: drop blobs that do not."""
+def _consensus(row: list[Box]) -> list[Box] | None:
+    """Characters of one row share a height and a centre line: drop blobs that do not.
+
+    A misfit outside the text's span is a bolt or a border piece and goes; a misfit in
+    the middle of the text may be a character, so the whole row is refused (None) rather
+    than read with a character missing.
+    """
     if len(row) < 3:
         return row
     median_h = float(np.median([b[3] for b in row]))
     centre = float(np.median([b[1] + b[3] / 2 for b in row]))
-    return [b for b in row
-            if 0.75 * median_h <= b[3] <= 1.25 * median_h
-            and abs(b[1] + b[3] / 2 - centre) <= 0.25 * median_h]
+
+    def fits(b: Box) -> bool:
+        # A descending J is up to about a third taller than the capitals.
+        return 0.75 * median_h <= b[3] <= 1.35 * median_h and abs(b[1] + b[3] / 2 - centre) <= 0.3 * median_h
+
+    kept = [b for b in row if fits(b)]
+    if kept:
+        left, right = min(b[0] for b in kept), max(b[0] + b[2] for b in kept)
+        if any(left < b[0] + b[2] / 2 < right for b in row if not fits(b)):
+            return None
+    return kept
 
 
 def _split(labels: np.ndarray, box: tuple[int, int, int, int], label: int, first_new: int) -> list[Box]:

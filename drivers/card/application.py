@@ -7,12 +7,16 @@ Application
     AID ``F0 52 4F 43 41 52 53 49 44`` ("F0" + ASCII "ROCARSID"). ISO 7816-5 reserves a
     first nibble F for proprietary AIDs that are not registered, which is what this is.
 
-Files (selected by file id with ``SELECT 00 A4 02 04``, FCP returned with size in tag 80)
-    ``0101`` EF.ID    identity record, BER-TLV (below)
+Files (transparent EFs, selected by file id under the application)
+    ``0101`` EF.ID    identity record, BER-TLV (below). The reader selects it without FCP
+                      (``00 A4 02 0C``) and reads with Le=00 from offset 0 until a short
+                      chunk: the card answers 6Cxx with the real length for the tail.
     ``0102`` EF.CERT  X.509 certificate (DER) of the card's P-256 public key, signed by an
                       issuer key; subject serialNumber = card number, a private extension
                       (OID ``IDENTITY_DIGEST_OID``) holds SHA-256 of EF.ID so the identity
-                      record cannot be swapped under a genuine certificate.
+                      record cannot be swapped under a genuine certificate. The reader
+                      selects it with FCP (``00 A4 02 04``, 61xx then GET RESPONSE; size in
+                      tag 80) and reads it in 256-byte chunks at increasing offsets.
 
 Card authentication
     ``INTERNAL AUTHENTICATE 00 88 00 00`` with a 32-byte random challenge from the reader;

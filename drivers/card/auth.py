@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -87,13 +87,19 @@ class CardVerifier:
         try:
             cert = x509.load_der_x509_certificate(cert_der)
             card_key = cert.public_key()
-        except ValueError as exc:
-            raise CardRefused(RejectReason.UNREADABLE, "card certificate is not valid DER X.509") from exc
+            card_number = certificate_card_number(cert)
+            record_digest = certificate_record_digest(cert)
+            hash_algorithm = cert.signature_hash_algorithm
+            valid_from, valid_to = cert.not_valid_before_utc, cert.not_valid_after_utc
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise CardRefused(
+                RejectReason.UNREADABLE, f"card certificate is not usable X.509: {exc}"
+            ) from exc
 
-        self._check_issuer(cert)
-        if certificate_card_number(cert) != identity.card_number:
+        self._check_issuer(cert, hash_algorithm)
+        if card_number != identity.card_number:
             raise CardRefused(RejectReason.DATA_MISMATCH, "certificate is for another card number")
-        if certificate_record_digest(cert) != hashlib.sha256(record).digest():
+        if record_digest != hashlib.sha256(record).digest():
             raise CardRefused(
                 RejectReason.DATA_MISMATCH, "identity record differs from what the issuer signed"
             )
@@ -115,16 +121,13 @@ class CardVerifier:
             ) from exc
 
         now = self._clock()
-        if now < cert.not_valid_before_utc:
-            raise CardRefused(
-                RejectReason.NOT_YET_VALID, f"certificate valid from {cert.not_valid_before_utc:%Y-%m-%d}"
-            )
-        if now > cert.not_valid_after_utc or now.date() > identity.expiry:
+        if now < valid_from:
+            raise CardRefused(RejectReason.NOT_YET_VALID, f"certificate valid from {valid_from:%Y-%m-%d}")
+        if now > valid_to or now.date() > identity.expiry:
             raise CardRefused(RejectReason.EXPIRED, f"card expired on {identity.expiry.isoformat()}")
         return identity
 
-    def _check_issuer(self, cert: x509.Certificate) -> None:
-        algorithm = cert.signature_hash_algorithm
+    def _check_issuer(self, cert: x509.Certificate, algorithm: hashes.HashAlgorithm | None) -> None:
         if algorithm is None:
             raise CardRefused(RejectReason.UNTRUSTED_ISSUER, "certificate signature algorithm not supported")
         for key in self._issuer_keys:

@@ -94,11 +94,26 @@ class CardChannel:
         return bytes(content[:size])
 
     def read_small_file(self, fid: int) -> bytes:
-        """Select an EF without asking for its FCP and read up to 256 bytes with Le=00.
+        """Select an EF without asking for its FCP and read it with Le=00 until its end.
 
-        A T=0 card answers 6Cxx with the real length, which ``command`` handles."""
+        A T=0 card answers 6Cxx with the real length when fewer than 256 bytes are left
+        (``command`` re-issues), and 6B00 for an offset at the end of a file whose size is
+        a multiple of 256."""
         self.select_file(fid, want_size=False)
-        return self.read_binary(0, 256)
+        content = bytearray()
+        while True:
+            try:
+                chunk = self.read_binary(len(content), READ_CHUNK)
+            except StatusWordError as exc:
+                if exc.sw == 0x6B00 and content:
+                    break  # offset is exactly the end of the file
+                raise
+            content += chunk
+            if len(chunk) < READ_CHUNK:
+                break
+            if len(content) > MAX_FILE_SIZE:
+                raise ApduError(f"EF {fid:04X} is longer than {MAX_FILE_SIZE} bytes")
+        return bytes(content)
 
     def internal_authenticate(self, challenge: bytes) -> bytes:
         return self.command(CommandApdu(0x00, 0x88, 0x00, 0x00, challenge, le=256))

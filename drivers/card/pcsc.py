@@ -199,6 +199,14 @@ class PcscClient:
         check("SCardTransmit", code)
         return bytes(response)
 
+    def begin_transaction(self, handle: Any) -> None:
+        """Exclusive use of the card until end_transaction: no other PC/SC client can
+        slip an APDU (and change the selected file) into the middle of a read."""
+        check("SCardBeginTransaction", self._run(scard.SCardBeginTransaction, handle))
+
+    def end_transaction(self, handle: Any) -> None:
+        check("SCardEndTransaction", self._run(scard.SCardEndTransaction, handle, scard.SCARD_LEAVE_CARD))
+
     def disconnect(self, handle: Any, reset: bool = True) -> None:
         disposition = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
         try:

@@ -60,7 +60,9 @@ class CardReader:
         self._monotonic = monotonic
         self._verifier = CardVerifier(load_issuer_keys(config.issuer_public_keys), clock=clock)
         self._pcsc = PcscClient(config.call_timeout)
-        self.availability = Availability("card reader", logger=log, listener=availability_listener)
+        self.availability = Availability(
+            f"card reader {config.reader!r}", logger=log, listener=availability_listener
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reader_name: str | None = None
@@ -102,24 +104,25 @@ class CardReader:
 
     def _run(self) -> None:
         backoff = Backoff(self.config.backoff_initial, self.config.backoff_cap)
-        first_failure = True
+        ever_available = startup_failure_logged = False
         while not self._stop.is_set():
             try:
                 self._open()
                 self.availability.set_available()
+                ever_available = True
                 backoff.reset()
-                first_failure = True
                 self._watch()
-            except DriverError as exc:
-                if (
-                    first_failure
-                    and not self.availability.available
-                    and self.availability.reason == "not connected"
-                ):
-                    # Availability logs transitions only; the first failure at start-up is worth a line too.
+            except Exception as exc:
+                if not isinstance(exc, DriverError):
+                    # A bug must not end the loop silently (CardMonitor's failure mode):
+                    # report it, treat it as a reader fault and start over.
+                    log.exception("card reader loop failed unexpectedly")
+                elif not ever_available and not startup_failure_logged:
+                    # Availability logs transitions only; a reader missing from the start
+                    # deserves one line too.
                     log.warning("card reader %r not usable yet: %s", self.config.reader, exc)
-                first_failure = False
-                self.availability.set_unavailable(str(exc))
+                    startup_failure_logged = True
+                self.availability.set_unavailable(str(exc) or type(exc).__name__)
                 self._card_left()
                 self._pcsc.release()
                 self._stop.wait(backoff.next())
@@ -209,7 +212,12 @@ class CardReader:
     def _read_once(self, reader: str) -> Identity:
         handle, protocol = self._pcsc.connect(reader)
         try:
+            self._pcsc.begin_transaction(handle)
             channel = CardChannel(lambda apdu: self._pcsc.transmit(handle, protocol, apdu))
-            return self._verifier.authenticate(channel)
+            identity = self._verifier.authenticate(channel)
+            self._pcsc.end_transaction(handle)
+            return identity
         finally:
+            # Reset: the next reader of this card starts from nothing selected. Disconnecting
+            # also ends a transaction left open by an error.
             self._pcsc.disconnect(handle, reset=True)

@@ -84,6 +84,7 @@ class LaneIO:
         timeout: float = 0.2,
         poll_interval: float = 0.05,
         fail_after: int = 2,
+        retries: int = 1,
         backoff: Backoff | None = None,
         on_event: Callable[[IoEvent], None] | None = None,
         on_availability: AvailabilityListener | None = None,
@@ -102,6 +103,9 @@ class LaneIO:
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.fail_after = fail_after
+        if not 0 <= retries <= 5:
+            raise ValueError(f"retries must be 0..5 (got {retries})")
+        self.retries = retries
         self.backoff = backoff or Backoff(0.05, 2.0)
         self.availability = Availability(name, logger=log, listener=on_availability, clock=clock)
         self.firmware: str | None = None
@@ -137,7 +141,7 @@ class LaneIO:
         """Leave the lane safe (best effort, bounded), stop polling, close the port; idempotent."""
         self._stop.set()
         thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():  # close() from a callback
             thread.join(timeout=2.0)
         with self._lock:
             if self._connected:
@@ -230,16 +234,24 @@ class LaneIO:
         """Run one Modbus request; map pymodbus' outcomes onto the driver's exception tree."""
         if not self._connected and not self._connecting:
             raise DeviceUnavailable(f"io module not connected ({self.availability.reason or 'closed'})")
-        try:
-            rr = op(self._client)
-        except ModbusIOException as exc:
-            raise DeviceTimeout(f"io unit {self.unit}: no answer to '{what}' in {self.timeout} s") from exc
-        except ConnectionException as exc:
-            self._disconnect()
-            raise DeviceUnavailable(f"io port {self.url} failed during '{what}': {exc}") from exc
-        except (ModbusException, OSError) as exc:
-            self._disconnect()
-            raise DeviceUnavailable(f"io port {self.url} failed during '{what}': {exc}") from exc
+        for attempt in range(self.retries + 1):
+            try:
+                rr = op(self._client)
+                break
+            except ModbusIOException as exc:
+                # a frame lost to line noise: every request here is idempotent, so ask again
+                if attempt < self.retries:
+                    continue
+                raise DeviceTimeout(
+                    f"io unit {self.unit}: no answer to '{what}' in {self.timeout} s"
+                    f" ({self.retries + 1} attempt(s))"
+                ) from exc
+            except ConnectionException as exc:
+                self._disconnect()
+                raise DeviceUnavailable(f"io port {self.url} failed during '{what}': {exc}") from exc
+            except (ModbusException, OSError) as exc:
+                self._disconnect()
+                raise DeviceUnavailable(f"io port {self.url} failed during '{what}': {exc}") from exc
         if rr is None or getattr(rr, "isError", lambda: True)():
             code = getattr(rr, "exception_code", None)
             raise ProtocolError(f"io module refused '{what}' (Modbus exception {code})")

@@ -120,7 +120,7 @@ class RfidReader:
         """Stop the loop and close the port; safe to call more than once."""
         self._stop.set()
         thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None and thread is not threading.current_thread():  # close() from a callback
             thread.join(timeout=2.0)
         with self._io_lock:
             self._close_port()

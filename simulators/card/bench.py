@@ -82,9 +82,11 @@ def _worker(directory: Path, reader: str, port: int, n: int, inserts: int) -> di
                 raise RuntimeError("the card never showed up in the reader")
         for _ in range(n):
             started = time.perf_counter()
-            handle, protocol = client.connect(reader)
+            handle, protocol = client.connect(reader)  # as CardReader._read_once does
+            client.begin_transaction(handle)
             channel = CardChannel(partial(client.transmit, handle, protocol))
             verifier.authenticate(channel)
+            client.end_transaction(handle)
             client.disconnect(handle, reset=True)
             read_auth.append(time.perf_counter() - started)
             exchanges = channel.exchanges

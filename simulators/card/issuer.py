@@ -113,8 +113,10 @@ def personalise(
         .subject_name(
             x509.Name(
                 [
+                    # The holder's name stays in EF.ID (bound by the digest extension): an
+                    # X.509 common name is limited to 64 characters, a name on the card is not.
                     x509.NameAttribute(NameOID.SERIAL_NUMBER, identity.card_number),
-                    x509.NameAttribute(NameOID.COMMON_NAME, identity.name),
+                    x509.NameAttribute(NameOID.COMMON_NAME, f"ROCARS driver card {identity.card_number}"),
                 ]
             )
         )

@@ -22,11 +22,11 @@ from simulators.camera_stream import MjpegCameraServer
 MakeCamera = Callable[..., PlateCamera]
 
 FAST = {
-    "open_timeout_s": 1.0,
-    "read_timeout_s": 0.5,
-    "stale_after_s": 0.3,
-    "reconnect_initial_s": 0.05,
-    "reconnect_cap_s": 0.4,
+    "open_timeout": 1.0,
+    "read_timeout": 0.5,
+    "stale_after": 0.3,
+    "backoff_initial": 0.05,
+    "backoff_cap": 0.4,
 }
 
 
@@ -110,7 +110,7 @@ def test_stall_is_detected_then_recovered(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A read timeout well above stale_after: the watchdog, not the socket, must notice first.
-    camera = cameras(stream_url, read_timeout_s=1.5)
+    camera = cameras(stream_url, read_timeout=1.5)
     camera.wait_frame(0, timeout=3.0)
     caplog.set_level(logging.INFO, logger="drivers.camera")
     caplog.clear()
@@ -146,7 +146,7 @@ def test_dropped_connections_reconnect(
 def test_camera_rebooting_is_retried_with_capped_doubling_backoff(
     server: MjpegCameraServer, cameras: MakeCamera
 ) -> None:
-    camera = cameras(server.url, reconnect_initial_s=0.05, reconnect_cap_s=0.4)
+    camera = cameras(server.url, backoff_initial=0.05, backoff_cap=0.4)
     camera.wait_frame(0, timeout=3.0)
     start = time.monotonic()
     server.drop_connections(refuse_for=2.0)

@@ -63,6 +63,25 @@ def test_stall_publishes_nothing_then_resumes() -> None:
 def test_bench_pipeline_measures_real_latency() -> None:
     """The benchmark's subprocess simulator and stamp-based latency, on a few frames."""
     with _camera_process(25.0) as url:
-        latencies, lost = _latencies(url, 10)
+        latencies, lost, cpu = _latencies(url, 10)
     assert len(latencies) == 10 and lost == 0
     assert all(0 < value < 1.0 for value in latencies)
+    assert 0 < cpu < 200  # two cores at most
+
+
+def test_streamed_frames_are_readable_by_the_plate_reader() -> None:
+    """Camera path end to end: rendered plate -> JPEG -> HTTP -> driver -> recogniser."""
+    from drivers.anpr.reader import PlateReader
+    from drivers.camera import CameraSettings, PlateCamera
+
+    reader = PlateReader()
+    with MjpegCameraServer(fps=10, seed=3) as server, PlateCamera(CameraSettings(server.url)) as camera:
+        first = server.show_vehicle("KT5678", "normal")
+        frame = camera.wait_frame(0, timeout=5.0)
+        while frame.source_seq is None or frame.source_seq < first:
+            frame = camera.wait_frame(frame.seq, timeout=2.0)
+        reads = []
+        for _ in range(3):
+            reads.append(reader.read(frame.image).plate)
+            frame = camera.wait_frame(frame.seq, timeout=2.0)
+    assert reads.count("KT5678") >= 2, reads

@@ -109,7 +109,7 @@ def jpeg(seed: int = 0) -> bytes:
 
 def test_silent_server_times_out_the_open(raw_server: MakeServer, cameras: MakeCamera) -> None:
     server = raw_server(lambda conn: time.sleep(30))
-    camera = cameras(server.url, open_timeout_s=0.3)
+    camera = cameras(server.url, open_timeout=0.3)
     wait_until(lambda: camera.stats.failures >= 1, 2.0, "the open to time out")
     assert "did not answer within 0.3 s" in camera.stats.last_error
     assert not camera.available
@@ -128,7 +128,7 @@ def test_a_trickle_of_bytes_is_cut_by_the_watchdog(raw_server: MakeServer, camer
             time.sleep(0.1)
 
     server = raw_server(trickle)
-    camera = cameras(server.url, read_timeout_s=0.3)
+    camera = cameras(server.url, read_timeout=0.3)
     wait_until(lambda: camera.stats.aborted_reads >= 1, 3.0, "the watchdog to abort the read")
     wait_until(lambda: server.connections >= 2, 3.0, "a reconnection after the abort")
     assert not camera.available
@@ -244,8 +244,8 @@ def test_bad_url_is_reported_not_raised_in_the_thread(cameras: MakeCamera) -> No
 
 
 def test_invalid_settings_name_the_field() -> None:
-    with pytest.raises(ValueError, match="read_timeout_s: must be > 0"):
-        PlateCamera(CameraSettings("0", read_timeout_s=0))
+    with pytest.raises(ValueError, match="read_timeout: must be > 0"):
+        PlateCamera(CameraSettings("0", read_timeout=0))
 
 
 class _HungSource:
@@ -280,7 +280,7 @@ class _HungSource:
 
 def test_a_reader_stuck_past_every_timeout_is_replaced(cameras: MakeCamera) -> None:
     release, calls = threading.Event(), list[int]()
-    camera = cameras("0", read_timeout_s=0.2, source_factory=lambda s: _HungSource(release, calls))
+    camera = cameras("0", read_timeout=0.2, source_factory=lambda s: _HungSource(release, calls))
     try:
         camera.wait_frame(0, timeout=2.0)
         wait_until(lambda: not camera.available, 1.0, "the hang to be noticed")

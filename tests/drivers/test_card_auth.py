@@ -4,6 +4,7 @@ configuration rules. The same paths through pcscd + vpcd are in test_card_reader
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from pathlib import Path
@@ -11,14 +12,17 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from drivers.base import DriverError
 from drivers.card.apdu import CommandApdu, StatusWordError
 from drivers.card.application import AID, FID_CERTIFICATE, FID_IDENTITY, Identity
 from drivers.card.auth import CardVerifier, certificate_record_digest
 from drivers.card.channel import CardChannel
 from drivers.card.config import CardConfigError, CardReaderConfig, load_issuer_keys
 from drivers.card.errors import CardRefused, RejectReason
-from simulators.card import CardProfile, Issuer, VirtualCard, clone, standard_cards
+from simulators.card import CardProfile, Issuer, VirtualCard, clone, personalise, standard_cards
 
 TODAY = dt.date(2026, 11, 29)
 
@@ -202,3 +206,64 @@ def test_config_rules_name_the_field(tmp_path: Path, issuer: Issuer) -> None:
         load_issuer_keys([tmp_path / "issuer_key.pem"])
     with pytest.raises(CardConfigError, match="cannot read"):
         load_issuer_keys([tmp_path / "missing.pem"])
+
+
+@given(st.lists(st.binary(max_size=260), min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_any_card_answers_end_in_a_verdict_or_a_driver_error(answers: list[bytes]) -> None:
+    """Whatever a (broken or hostile) card answers, the reader raises only its own errors."""
+    issuer_key = _ISSUER.certificate.public_key()
+    replies = iter(answers)
+
+    def transmit(_: bytes) -> bytes:
+        return next(replies, b"\x6f\x00")
+
+    verifier_ = CardVerifier([issuer_key], clock=lambda: at(TODAY))  # type: ignore[list-item]
+    with pytest.raises(DriverError):
+        verifier_.authenticate(CardChannel(transmit))
+
+
+@given(st.sampled_from(["identity_record", "certificate_der"]), st.data())
+@settings(max_examples=150, deadline=None)
+def test_no_single_byte_change_to_a_genuine_card_is_accepted(field: str, data: st.DataObject) -> None:
+    good = _CARDS["good"]
+    content = bytearray(getattr(good, field))
+    index = data.draw(st.integers(0, len(content) - 1), label="index")
+    content[index] ^= data.draw(st.integers(1, 255), label="xor")
+    if field == "identity_record":
+        changed = dataclasses.replace(good, identity_record=bytes(content))
+    else:
+        changed = dataclasses.replace(good, certificate_der=bytes(content))
+    with pytest.raises(CardRefused):
+        verifier(_ISSUER).authenticate(CardChannel(VirtualCard(changed).process))
+
+
+_ISSUER = Issuer.create()
+_CARDS = standard_cards(_ISSUER, TODAY)
+
+
+identities = st.builds(
+    Identity,
+    card_number=st.from_regex(r"[0-9]{8,19}", fullmatch=True),
+    document_number=st.from_regex(r"[A-Z0-9()/-]{1,20}", fullmatch=True),
+    name=st.text(min_size=1, max_size=80).filter(lambda s: s.isprintable() and s == s.strip()),
+    expiry=st.dates(TODAY, dt.date(2099, 12, 31)),
+)
+
+
+@given(identities)
+@settings(max_examples=40, deadline=None)
+def test_any_valid_identity_reads_back_through_the_card(identity: Identity) -> None:
+    """Records of any length the rules allow (up to 80 four-byte characters, over 256
+    bytes) are read whole: 6Cxx for the tail, more READ BINARY at offsets past 256."""
+    profile = personalise(_ISSUER, identity)
+    assert verifier(_ISSUER).authenticate(CardChannel(VirtualCard(profile).process)) == identity
+
+
+def test_a_long_record_needs_more_than_one_read(cards: dict[str, CardProfile]) -> None:
+    long_name = "\U0001f600" * 80  # 320 bytes of UTF-8
+    identity = Identity("4000123456789012", "K1", long_name, TODAY)
+    recorder = Recorder(personalise(_ISSUER, identity))
+    assert verifier(_ISSUER).authenticate(CardChannel(recorder)).name == long_name
+    record_reads = [c for c, _ in recorder.log if c[1] == 0xB0 and c[4] == 0x00]
+    assert len(record_reads) >= 2

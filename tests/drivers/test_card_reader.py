@@ -4,6 +4,7 @@ recovery after each."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import queue
 import threading
@@ -123,6 +124,20 @@ def test_bad_cards_refused_through_pcscd_then_a_good_one_passes(
         lane.expect(CardRemoved)
     card_slot.insert(card_files.profile("good"))
     lane.expect(CardInserted, CardAuthenticated)
+
+
+def test_card_that_keeps_failing_is_rejected_as_unreadable_then_recovery(
+    lane: Lane, card_slot: VirtualCardServer, card_files: CardFiles
+) -> None:
+    good = card_files.profile("good")
+    oversized = dataclasses.replace(good, label="oversized", certificate_der=good.certificate_der * 20)
+    card_slot.insert(oversized)
+    _, rejected = lane.expect(CardInserted, CardRejected)
+    assert isinstance(rejected, CardRejected) and rejected.reason is RejectReason.UNREADABLE
+    assert "at most 8192 are read" in rejected.text
+    assert lane.reader.availability.available, "a bad card is not a reader fault"
+    card_slot.insert(good)
+    lane.expect(CardRemoved, CardInserted, CardAuthenticated)
 
 
 def test_card_swapped_without_a_pause_is_two_cards(
@@ -268,3 +283,13 @@ def test_pcsc_call_overrunning_its_timeout_is_abandoned(pcscd_running: Pcscd) ->
     blocker.set()
     client.close()
     client.close()
+
+
+def test_stop_wakes_a_long_status_wait(pcscd_running: Pcscd, card_files: CardFiles) -> None:
+    lane = Lane(make_config(pcscd_running.slots[0].reader, card_files, poll_interval=30.0))
+    lane.reader.start()
+    wait_until(lambda: lane.reader.availability.available, 5, "reader available")
+    time.sleep(0.2)  # now inside a 30 s SCardGetStatusChange
+    started = time.monotonic()
+    lane.reader.stop()
+    assert time.monotonic() - started < 2, "SCardCancel should end the wait at once"

@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 
 from drivers.card.config import CardConfigError, CardReaderConfig
+from simulators import pcscd as pcscd_module
 from simulators.card import Issuer, load_card, save_card, standard_cards
 from simulators.card.__main__ import main as card_cli
 from simulators.card.vpcd import VirtualCardServer
@@ -53,7 +54,7 @@ def test_a_second_private_pcscd_runs_beside_the_first(
 def test_pcscd_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="without quotes"):
         Pcscd(tmp_path, 'bad"name')
-    with pytest.raises(ValueError, match="port must be 1024..65534"):
+    with pytest.raises(ValueError, match=r"port must be 1024\.\.65534"):
         Pcscd(tmp_path, "x", port=65535)
     with pytest.raises(PcscdError, match="start"):
         _ = Pcscd(tmp_path, "x").slots
@@ -68,7 +69,8 @@ def test_issuer_and_cards_round_trip_through_files(tmp_path: Path) -> None:
     cards = standard_cards(issuer)
     for label, profile in cards.items():
         loaded = load_card(save_card(profile, tmp_path / label))
-        assert (loaded.identity_record, loaded.certificate_der) == (profile.identity_record, profile.certificate_der)
+        assert loaded.identity_record == profile.identity_record
+        assert loaded.certificate_der == profile.certificate_der
         assert stat.S_IMODE((tmp_path / label / "card_key.pem").stat().st_mode) == 0o600
     assert cards["cloned"].certificate_der == cards["good"].certificate_der
     assert cards["cloned"].private_key.public_key() != cards["good"].private_key.public_key()
@@ -108,3 +110,27 @@ def test_pcsc_socket_conflict_in_one_process_is_an_error(tmp_path: Path) -> None
     assert CardReaderConfig("r", (tmp_path,)).pcsc_socket is None
     with pytest.raises(CardConfigError, match="read_attempts"):
         CardReaderConfig("r", (tmp_path,), read_attempts=0)
+
+
+@pytest.mark.pcscd
+def test_without_mount_namespaces_pcscd_falls_back_to_the_shared_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stand-in for an unprivileged container, where unshare --mount is refused: no real
+    # part here can take that permission away from a root test process.
+    monkeypatch.setattr(pcscd_module, "_namespaces_work", lambda userns: False)
+    shared_in_use = pcscd_module._socket_answers(pcscd_module.SHARED_SOCKET)
+    daemon = Pcscd(tmp_path / "shared", "Shared Fallback")
+    try:
+        if shared_in_use:  # e.g. a systemd-activated system pcscd: refuse, never take it over
+            with pytest.raises(PcscdError, match="another pcscd owns"):
+                daemon.start()
+            return
+        daemon.start()
+        assert daemon.socket_path == pcscd_module.SHARED_SOCKET
+        assert daemon.list_readers() == ["Shared Fallback 00 00", "Shared Fallback 00 01"]
+        second = Pcscd(tmp_path / "second", "Second")
+        with pytest.raises(PcscdError, match="another pcscd owns"):
+            second.start()
+    finally:
+        daemon.stop()

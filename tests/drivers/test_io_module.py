@@ -246,3 +246,45 @@ def test_simulator_answers_an_independent_master(io_sim: IoModuleSim) -> None:
         check=False,
     )
     assert silent.returncode != 0 and "timed out" in (silent.stdout + silent.stderr).lower()
+
+
+def test_watchdog_fall_back_never_closes_the_arm_on_a_vehicle(io_sim: IoModuleSim, lane_io: LaneIO) -> None:
+    lane_io.open()
+    lane_io.raise_barrier()
+    wait_until(lambda: io_sim.barrier >= 1.0, 2, "arm up")
+    io_sim.set_loop("safety_loop", True)  # a truck under the arm when the host dies
+    wait_until(lambda: io_sim.fallback, 2, "module watchdog fall-back")
+    assert io_sim.coils["barrier_raise"] is False and io_sim.coils["light_red"] is True
+    time.sleep(0.4)  # twice the arm's travel time
+    assert io_sim.barrier == 1.0  # the controller holds the arm up over the vehicle
+    io_sim.set_loop("safety_loop", False)
+    wait_until(lambda: io_sim.barrier <= 0.0, 2, "arm down once the loop is clear")
+
+
+def test_a_frame_lost_to_noise_is_asked_again_once(io_sim: IoModuleSim) -> None:
+    with LaneIO(io_sim.path, timeout=0.1, retries=1) as io:
+        io.open()
+        io_sim.corrupt_crcs(1)
+        io.raise_barrier()  # first answer lost, the retry gets through
+        assert io_sim.coils["barrier_raise"] is True
+        io_sim.corrupt_crcs(2)
+        with pytest.raises(DeviceTimeout, match=r"\(2 attempt\(s\)\)"):
+            io.set_inspection_sign(True)
+    with LaneIO(io_sim.path, timeout=0.1, retries=0) as strict:
+        strict.open()
+        io_sim.corrupt_crcs(1)
+        with pytest.raises(DeviceTimeout, match="no answer to 'write inspection_sign'"):
+            strict.set_inspection_sign(True)
+
+
+def test_simulator_models_the_wire_time_at_its_baud_rate(tmp_path: object) -> None:
+    # an 8-byte request and a 6-byte answer (FC 02 for 6 inputs: unit, fc, count, data, CRC) at
+    # 19200 baud 8N1 is at least 14 bytes * 10 bits / 19200 = 7.3 ms; a bare pty takes ~0.
+    with IoModuleSim(None, baudrate=19200) as sim, LaneIO(sim.tty_name, timeout=0.5) as io:
+        io.open()
+        durations = []
+        for _ in range(5):
+            start = time.perf_counter()
+            io.read_inputs()
+            durations.append(time.perf_counter() - start)
+    assert min(durations) >= 14 * 10 / 19200

@@ -160,3 +160,20 @@ def test_reader_error_codes_are_reported(rfid_sim: RfidReaderSim, rfid_reader: R
     with pytest.raises(ReaderError, match=r"command 0x74 with error 0x41 invalid parameter"):
         rfid_reader.set_work_antenna(4)
     assert rfid_sim.work_antenna == 2
+
+
+def test_close_from_the_event_callback_does_not_deadlock(rfid_sim: RfidReaderSim) -> None:
+    closed = threading.Event()
+    holder: list[RfidReader] = []
+
+    def on_event(event: RfidEvent) -> None:
+        holder[0].close()
+        closed.set()
+
+    reader = RfidReader(rfid_sim.path, command_timeout=0.2, on_event=on_event)
+    holder.append(reader)
+    rfid_sim.tag_enter(EPC)
+    reader.start()
+    assert closed.wait(2), "callback never ran"
+    wait_until(lambda: not reader.availability.available, 1, "reader closed")
+    reader.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ path = "/var/lib/rocars/journal"
 
 [devices.rfid]
 url = "socket://127.0.0.1:4001"
-timeout_s = 0.25
+command_timeout = 0.25
+hold_time = 0.8
 
 [devices.io]
 url = "/dev/ttyUSB0"
@@ -73,10 +75,11 @@ watchdog_ms = 0
 [devices.card]
 reader = "Virtual PCD"
 issuer_public_keys = ["keys/issuer-a.pem", "keys/issuer-b.pem"]
+call_timeout = 2.0
 
 [devices.camera]
 url = "replay/frames"
-stale_after_s = 0.5
+stale_after = 0.5
 fps = 12.5
 
 [metrics]
@@ -145,7 +148,14 @@ def test_a_full_file_with_relative_paths(lane_dir: Path) -> None:
     assert config.journal.path == Path("/var/lib/rocars/journal")
     assert config.devices.camera is not None
     assert config.devices.camera.url == str(lane_dir / "replay/frames")
-    assert config.devices.camera.fps == 12.5 and config.devices.camera.stale_after_s == 0.5
+    assert config.devices.camera.fps == 12.5 and config.devices.camera.stale_after == 0.5
+    assert config.devices.rfid is not None
+    assert config.devices.rfid.command_timeout == 0.25 and config.devices.rfid.hold_time == 0.8
+    assert config.devices.card is not None and config.devices.card.call_timeout == 2.0
+    assert config.devices.card.issuer_public_keys == (
+        lane_dir / "keys/issuer-a.pem",
+        lane_dir / "keys/issuer-b.pem",
+    )
     assert config.devices.io.watchdog_ms == 0 and config.devices.io.unit == 17
     assert config.metrics.listen == "0.0.0.0:9460"
     assert config.anpr.frames_per_vehicle == 7
@@ -155,15 +165,22 @@ def test_a_full_file_with_relative_paths(lane_dir: Path) -> None:
     assert logic.lane_id == "SBC-E-12" and str(logic.direction) == "export"
 
 
-def test_camera_section_feeds_the_driver_settings(lane_dir: Path) -> None:
-    from drivers.camera import CameraSettings
+def test_device_sections_feed_the_drivers(lane_dir: Path) -> None:
+    """Each [devices.*] table maps onto its driver's own settings without renaming."""
+    from drivers.camera import CameraSettings, PlateCamera
+    from drivers.io import LaneIO
+    from drivers.rfid import RfidReader
 
     path = lane_dir / "kiosk.toml"
     path.write_text(FULL)
-    camera = load_config(path).devices.camera
-    assert camera is not None
-    settings = CameraSettings(**dataclasses.asdict(camera))
-    assert settings.stale_after_s == 0.5
+    devices = load_config(path).devices
+    assert isinstance(devices.camera, CameraSettings)
+    PlateCamera(devices.camera).close()  # accepted as is (never started)
+    io_args = set(inspect.signature(LaneIO).parameters)
+    assert {f.name for f in dataclasses.fields(devices.io)} - {"backoff_initial", "backoff_cap"} <= io_args
+    rfid_args = set(inspect.signature(RfidReader).parameters)
+    rfid_fields = {f.name for f in dataclasses.fields(devices.rfid)} if devices.rfid else set()
+    assert rfid_fields - {"backoff_initial", "backoff_cap", "reader_address"} <= rfid_args
 
 
 def test_minimal_lane_gets_defaults(tmp_path: Path) -> None:
@@ -183,7 +200,9 @@ BAD_CASES: list[tuple[str, Any, str]] = [
     ("devices.io.baudrate", 12345, "devices.io.baudrate: must be one of 1200, 2400"),
     ("devices.io.url", "COM3", "devices.io.url: must be an absolute device path or one of loop://"),
     ("devices.io.url", "", "devices.io.url: must be a serial device path"),
-    ("devices.io.timeout_s", 0, "devices.io.timeout_s: must be a number of seconds > 0 and <= 10"),
+    ("devices.io.timeout", 0, "devices.io.timeout: must be a number of seconds > 0 and <= 10"),
+    ("devices.io.poll_interval", 0.9, "devices.io.poll_interval: must be <= watchdog_ms / 3 (0.666667 s)"),
+    ("devices.rfid", {"url": "/dev/pts/3", "hold_time": -1}, "devices.rfid.hold_time: must be a number"),
     ("devices.io.unti", 3, "devices.io.unti: unknown key"),
     (
         "devices.rfid",
@@ -201,12 +220,23 @@ BAD_CASES: list[tuple[str, Any, str]] = [
         {"reader": "X", "issuer_public_keys": ["missing.pem"]},
         "devices.card.issuer_public_keys[0]: file not found",
     ),
-    ("devices.card", {"issuer_public_keys": ["issuer.pem"]}, "devices.card.reader: required"),
+    ("devices.card", {"issuer_public_keys": ["issuer.pem"]}, "devices.card.reader: is required"),
+    (
+        "devices.card",
+        {"reader": "X", "issuer_public_keys": ["issuer.pem"], "call_timeout": 0},
+        "devices.card.call_timeout: must be a number of seconds",
+    ),
+    (
+        "devices.card",
+        {"reader": "X", "issuer_public_keys": ["issuer.pem"], "pin": "1234"},
+        "devices.card: has unknown keys ['pin']",
+    ),
     (
         "devices.camera",
-        {"url": "0", "reconnect_initial_s": 2.0, "reconnect_cap_s": 1.0},
-        "devices.camera.reconnect_cap_s: must be >= reconnect_initial_s",
+        {"url": "0", "backoff_initial": 2.0, "backoff_cap": 1.0},
+        "devices.camera.backoff_cap: must be >= backoff_initial",
     ),
+    ("devices.camera", {"url": "0", "stale_after_s": 1.0}, "devices.camera.stale_after_s: unknown key"),
     ("devices.camera", {"url": "0", "fps": 0}, "devices.camera.fps: must be a number > 0 and <= 120"),
     ("devices.camera", "http://x", "devices.camera: must be a table"),
     ("devices.lidar", {"url": "/dev/x"}, "devices.lidar: unknown key"),

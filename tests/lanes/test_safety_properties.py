@@ -9,7 +9,8 @@ answers to look-ups, and, on a simulated SIGKILL, a machine rebuilt from the jou
   clear (so never onto a vehicle, never blind while the I/O module is lost);
 - green only in the batch that records a release decision, made with every lane device
   working; red whenever a lane device is faulty;
-- the outbox record of a decision comes before its barrier command; at most one record
+- red, and no decision, once the kiosk is shutting down (SIGTERM);
+- the outbox record of a decision comes before its barrier command; at most one decision
   per event; no record key twice, none lost across a restart;
 and at the end, that replaying the journal reproduces every line byte for byte.
 """
@@ -35,6 +36,7 @@ from lanes.events import (
     InputsSnapshot,
     InspectionResult,
     LaneStarted,
+    LaneStopping,
     Loop,
     LoopChanged,
     OfficerAction,
@@ -46,9 +48,19 @@ from lanes.events import (
 )
 from lanes.journal import decode_entry, entry_line
 from lanes.machine import LaneMachine
-from lanes.records import TripRecord, Verdict, VehicleRecord
+from lanes.records import TripRecord, VehicleRecord, Verdict
 
-from .builders import CONFIG, DRIVER, OTHER_DRIVER, OTHER_TRUCK, T0, TRUCK, WATCHED_DRIVER, WATCHED_TRUCK, trip
+from .builders import (
+    CONFIG,
+    DRIVER,
+    OTHER_DRIVER,
+    OTHER_TRUCK,
+    T0,
+    TRUCK,
+    WATCHED_DRIVER,
+    WATCHED_TRUCK,
+    trip,
+)
 
 RELEASING = {Outcome.RELEASED, Outcome.INSPECTION, Outcome.OFFICER_OVERRIDE}
 VEHICLES = st.sampled_from([TRUCK, TRUCK, OTHER_TRUCK, WATCHED_TRUCK, None])
@@ -89,7 +101,11 @@ class LaneSafety(RuleBasedStateMachine):
 
     def check_batch(self, commands: tuple[Command, ...]) -> None:
         records = [c.record for c in commands if isinstance(c, RecordCrossing)]
-        assert len(records) <= 1, records
+        if self.machine.stopping:
+            assert all(r.outcome is Outcome.INSPECTION_RESULT for r in records), "decided while shutting down"
+        # One event makes at most one crossing decision (an inspection result recorded at the
+        # same moment is not a crossing decision).
+        assert len([r for r in records if r.outcome is not Outcome.INSPECTION_RESULT]) <= 1, records
         for record in records:
             assert record.idempotency_key not in self.keys, record.idempotency_key
             self.keys.append(record.idempotency_key)
@@ -169,7 +185,8 @@ class LaneSafety(RuleBasedStateMachine):
         (self.down.discard if available else self.down.add)(device)
         self.send(DeviceAvailability(self.at(), device, available, "" if available else "fault"))
         if device is Device.IO and available:
-            self.send(InputsSnapshot(self.at(), *(self.loops[loop] for loop in Loop), BarrierPosition.UNKNOWN))
+            arming, safety, closing = (self.loops[loop] for loop in Loop)
+            self.send(InputsSnapshot(self.at(), arming, safety, closing, BarrierPosition.UNKNOWN))
 
     @precondition(lambda self: self.barrier_up is not None and Device.IO not in self.down)
     @rule(reached=st.booleans())
@@ -190,6 +207,10 @@ class LaneSafety(RuleBasedStateMachine):
         self.send(CacheSynced(self.at(), self.now - age))
 
     @rule()
+    def sigterm(self) -> None:
+        self.send(LaneStopping(self.at(), "SIGTERM"))
+
+    @rule()
     def killed_and_restarted(self) -> None:
         machine, records = LaneMachine.restore(CONFIG, [e for e, _ in self.journal])
         assert [r.idempotency_key for r in records] == self.keys, "a decision lost or doubled by the restart"
@@ -202,8 +223,8 @@ class LaneSafety(RuleBasedStateMachine):
     # -- invariants --------------------------------------------------------------------
 
     @invariant()
-    def red_while_a_lane_device_is_faulty(self) -> None:
-        if self.down & LANE_DEVICES or self.machine.lane_faults:
+    def red_while_a_lane_device_is_faulty_or_the_lane_is_shutting_down(self) -> None:
+        if self.down & LANE_DEVICES or self.machine.lane_faults or self.machine.stopping:
             assert self.lights in (Light.RED, None), (self.down, self.machine.lane_faults)
             assert self.machine.lights is not Light.GREEN
 

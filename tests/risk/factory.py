@@ -22,15 +22,21 @@ def control_point(code: str = "LMC") -> Any:
 def company(now: datetime, name: str = "") -> Any:
     n = next(_seq)
     return m.Company.create(
-        kind=common_pb2.SHIPPER, brn=f"BRN{n:08d}", name=name or f"Shipper {n} Ltd", address="1 Road",
-        contact_name="A", contact_phone="+852 1234 5678", created_at=to_db(now),
+        kind=common_pb2.SHIPPER,
+        brn=f"BRN{n:08d}",
+        name=name or f"Shipper {n} Ltd",
+        address="1 Road",
+        contact_name="A",
+        contact_phone="+852 1234 5678",
+        created_at=to_db(now),
     )
 
 
 def driver(now: datetime, doc: str = "") -> Any:
     n = next(_seq)
-    return m.Driver.create(document_number=doc or f"A{n:06d}7", name=f"Driver {n}", totp_secret="X" * 32,
-                           created_at=to_db(now))
+    return m.Driver.create(
+        document_number=doc or f"A{n:06d}7", name=f"Driver {n}", totp_secret="X" * 32, created_at=to_db(now)
+    )
 
 
 def vehicle(now: datetime, mark: str = "") -> Any:
@@ -41,12 +47,27 @@ def vehicle(now: datetime, mark: str = "") -> Any:
 def consignment(now: datetime, co: Any, expected: datetime, **kw: Any) -> Any:
     n = next(_seq)
     data: dict[str, Any] = dict(
-        ccrn=f"CC{n:09d}", company=co, idempotency_key=f"key-{n:08d}", direction=common_pb2.IMPORT,
-        control_point=control_point(), status=common_pb2.SUBMITTED, version=1, packages_count=10,
-        package_description="10 cartons", article_description="cotton t-shirts", consignor_name="Factory Ltd",
-        consignor_address="1 Factory Road, Shenzhen", consignee_name="Retail Ltd",
-        consignee_address="2 Queen's Road", expected_at=to_db(expected), hs_code="610910",
-        declared_value=5000, gross_weight_kg=200, currency="HKD", created_at=to_db(now), updated_at=to_db(now),
+        ccrn=f"CC{n:09d}",
+        company=co,
+        idempotency_key=f"key-{n:08d}",
+        direction=common_pb2.IMPORT,
+        control_point=control_point(),
+        status=common_pb2.SUBMITTED,
+        version=1,
+        packages_count=10,
+        package_description="10 cartons",
+        article_description="cotton t-shirts",
+        consignor_name="Factory Ltd",
+        consignor_address="1 Factory Road, Shenzhen",
+        consignee_name="Retail Ltd",
+        consignee_address="2 Queen's Road",
+        expected_at=to_db(expected),
+        hs_code="610910",
+        declared_value=5000,
+        gross_weight_kg=200,
+        currency="HKD",
+        created_at=to_db(now),
+        updated_at=to_db(now),
     )
     data.update(kw)
     return m.Consignment.create(**data)
@@ -56,11 +77,21 @@ def trip(now: datetime, drv: Any, veh: Any, expected: datetime, consignments: li
     n = next(_seq)
     with write_transaction():
         t = m.Trip.create(
-            reference=f"TR{n:08d}", driver=drv, vehicle=veh, control_point=control_point(),
-            direction=common_pb2.IMPORT, expected_arrival=to_db(expected), slot_start=to_db(expected),
-            slot_end=to_db(expected + timedelta(minutes=15)), status=common_pb2.TRIP_BUNDLED,
-            created_at=to_db(now), updated_at=to_db(now), **kw,
+            reference=f"TR{n:08d}",
+            driver=drv,
+            vehicle=veh,
+            control_point=control_point(),
+            direction=common_pb2.IMPORT,
+            expected_arrival=to_db(expected),
+            slot_start=to_db(expected),
+            slot_end=to_db(expected + timedelta(minutes=15)),
+            status=common_pb2.TRIP_BUNDLED,
+            created_at=to_db(now),
+            updated_at=to_db(now),
+            **kw,
         )
         for c in consignments:
-            m.Consignment.update(trip=t, status=common_pb2.BUNDLED).where(m.Consignment.ccrn == c.ccrn).execute()
+            m.Consignment.update(trip=t, status=common_pb2.BUNDLED).where(
+                m.Consignment.ccrn == c.ccrn
+            ).execute()
     return t

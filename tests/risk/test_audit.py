@@ -18,8 +18,14 @@ KEY = b"audit-key-for-tests-0123456789abc"
 def fill(n: int = 5) -> None:
     for i in range(n):
         with write_transaction():
-            audit.append(KEY, f"officer-{i % 2}", "rule.put", f"KW-{i}", {"points": i, "note": "ünïcode"},
-                         T0 + timedelta(minutes=i))
+            audit.append(
+                KEY,
+                f"officer-{i % 2}",
+                "rule.put",
+                f"KW-{i}",
+                {"points": i, "note": "ünïcode"},
+                T0 + timedelta(minutes=i),
+            )
 
 
 def test_intact_chain_verifies(db: Any) -> None:

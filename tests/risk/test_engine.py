@@ -53,7 +53,12 @@ def test_pattern_rule_reports_the_matched_text() -> None:
 
 def test_watchlists_normalise_names_and_plates() -> None:
     engine = compiled(
-        rule(id="WL-C", kind="watchlist", verdict="hold", params={"field": "consignor", "entries": ["Bad Co Ltd"]}),
+        rule(
+            id="WL-C",
+            kind="watchlist",
+            verdict="hold",
+            params={"field": "consignor", "entries": ["Bad Co Ltd"]},
+        ),
         rule(id="WL-V", kind="watchlist", points=70, params={"field": "vehicle", "entries": ["fu1234"]}),
         rule(id="WL-D", kind="watchlist", points=10, params={"field": "driver", "entries": ["D-42"]}),
     )
@@ -68,7 +73,9 @@ def test_watchlists_normalise_names_and_plates() -> None:
 
 def test_hs_table_uses_longest_prefix_and_commodity_table_exact() -> None:
     engine = compiled(
-        rule(id="HS", kind="table", params={"field": "hs_code", "entries": {"61": 5, "6109": 55, "9301": 200}}),
+        rule(
+            id="HS", kind="table", params={"field": "hs_code", "entries": {"61": 5, "6109": 55, "9301": 200}}
+        ),
         rule(id="CM", kind="table", params={"field": "commodity", "entries": {"Tobacco": 40}}),
     )
     a = engine.assess_consignment(facts(hs_code="610910"))
@@ -84,7 +91,12 @@ def test_anomaly_flags_value_far_from_what_commodity_usually_declares() -> None:
     for i in range(50):
         stats.add(facts(ccrn=f"H{i}", declared_value=5000.0 * (1 + 0.05 * math.sin(i)), company_id=100 + i))
     engine = compiled(
-        rule(id="AN", kind="anomaly", points=45, params={"metric": "declared_value", "group": "commodity", "z": 4})
+        rule(
+            id="AN",
+            kind="anomaly",
+            points=45,
+            params={"metric": "declared_value", "group": "commodity", "z": 4},
+        )
     )
     assert engine.assess_consignment(facts(declared_value=5100.0), stats).reasons == ()
     r = only_reason(engine.assess_consignment(facts(declared_value=50.0), stats).reasons)
@@ -102,9 +114,13 @@ def test_anomaly_per_shipper_on_value_per_kg() -> None:
     for i in range(20):
         stats.add(facts(ccrn=f"H{i}", declared_value=1000.0 + i, gross_weight_kg=100.0))
     engine = compiled(
-        rule(id="AS", kind="anomaly", points=30, params={"metric": "value_per_kg", "group": "shipper", "z": 5})
+        rule(
+            id="AS", kind="anomaly", points=30, params={"metric": "value_per_kg", "group": "shipper", "z": 5}
+        )
     )
-    r = only_reason(engine.assess_consignment(facts(declared_value=1000.0, gross_weight_kg=5000.0), stats).reasons)
+    r = only_reason(
+        engine.assess_consignment(facts(declared_value=1000.0, gross_weight_kg=5000.0), stats).reasons
+    )
     assert r.field == "value_per_kg" and "shipper 7" in r.detail
 
 
@@ -211,7 +227,9 @@ def test_transshipment_is_clear_while_sealed_and_inspect_otherwise() -> None:
         rule(id="WL", kind="watchlist", verdict="hold", params={"field": "consignee", "entries": ["Bad"]}),
     )
     risky = facts(transshipment=True, articles_description="ivory")
-    sealed = engine.assess_consignment(facts(transshipment=True, elock_state="sealed", articles_description="ivory"))
+    sealed = engine.assess_consignment(
+        facts(transshipment=True, elock_state="sealed", articles_description="ivory")
+    )
     assert sealed.verdict is Verdict.CLEAR and sealed.score == 60  # rules still explained for the air/sea end
     assert sealed.reasons[-1].rule_id == "elock"
     for state in ("", "opened", "tampered", "off_route", "arrived"):

@@ -43,7 +43,9 @@ def test_override_needs_a_reason_reaches_lanes_and_is_audited(risk: Any) -> None
     last = verdict_changes(c.ccrn)[-1]
     assert last["verdict"] == "clear" and "override by officer-7" in last["reasons"][-1]
     (entry,) = [e for e in audit.entries() if e.action == "verdict.override"]
-    assert entry.actor == "officer-7" and entry.details["from"] == "inspect" and entry.details["to"] == "clear"
+    assert (
+        entry.actor == "officer-7" and entry.details["from"] == "inspect" and entry.details["to"] == "clear"
+    )
     assert audit.verify(AUDIT_KEY).ok
     held = officer.override("officer-7", Verdict.HOLD, "intelligence report 42", trip_reference=t.reference)
     assert held.verdict is Verdict.HOLD and verdict_changes(t.reference)[-1]["verdict"] == "hold"
@@ -64,8 +66,14 @@ def test_override_lapses_when_the_consignment_is_amended(risk: Any) -> None:
 
 
 def test_inspection_results_feed_company_and_driver_history(risk: Any) -> None:
-    put({"id": "HC", "kind": "history", "owner": "o",
-         "params": {"subject": "company", "weight": 200, "baseline": 0.05, "min_inspections": 2}})
+    put(
+        {
+            "id": "HC",
+            "kind": "history",
+            "owner": "o",
+            "params": {"subject": "company", "weight": 200, "baseline": 0.05, "min_inspections": 2},
+        }
+    )
     now = risk.clock.now()
     bad_co, good_co = f.company(now), f.company(now)
     for _ in range(2):
@@ -73,8 +81,13 @@ def test_inspection_results_feed_company_and_driver_history(risk: Any) -> None:
         t = bundled_trip(risk, b, g)
         with pytest.raises(ValidationError):
             officer.record_inspection("officer-2", "discrepancy", "", trip_reference=t.reference)
-        rec = officer.record_inspection("officer-2", "discrepancy", "undeclared batteries",
-                                        trip_reference=t.reference, discrepant_ccrns=[b.ccrn])
+        rec = officer.record_inspection(
+            "officer-2",
+            "discrepancy",
+            "undeclared batteries",
+            trip_reference=t.reference,
+            discrepant_ccrns=[b.ccrn],
+        )
         assert rec.companies_hit == [bad_co.id] and rec.companies_clean == [good_co.id] and rec.driver_hit
     hist = {(h.subject, h.subject_id): (h.hits, h.clean) for h in RiskHistory.select()}
     assert hist[("company", bad_co.id)] == (2, 0) and hist[("company", good_co.id)] == (0, 2)
@@ -93,7 +106,9 @@ def test_list_trips_by_control_point_and_time(risk: Any) -> None:
     t2 = bundled_trip(risk, submit(risk, f.company(now)))
     rows = officer.list_trips("lmc", T0 - timedelta(hours=1), T0 + timedelta(hours=1))
     assert {r[0].reference for r in rows} == {t1.reference, t2.reference}
-    only = officer.list_trips("LMC", T0 - timedelta(hours=1), T0 + timedelta(hours=1), min_verdict=Verdict.INSPECT)
+    only = officer.list_trips(
+        "LMC", T0 - timedelta(hours=1), T0 + timedelta(hours=1), min_verdict=Verdict.INSPECT
+    )
     assert [r[0].reference for r in only] == [t1.reference]
     assert only[0][1][0].reasons[0].rule_id == "KW-IVORY"
     assert officer.list_trips("LMC", T0 + timedelta(hours=1), T0 + timedelta(hours=2)) == []
@@ -117,8 +132,14 @@ def test_fold_latches_breaches_and_ignores_stale_state() -> None:
 def test_elock_events_drive_the_land_boundary_verdict(risk: Any) -> None:
     put(IVORY)
     now = risk.clock.now()
-    c = submit(risk, f.company(now), transshipment=True, elock_id="EL-1", transshipment_route="LMC-AIRPORT",
-               article_description="ivory")
+    c = submit(
+        risk,
+        f.company(now),
+        transshipment=True,
+        elock_id="EL-1",
+        transshipment_route="LMC-AIRPORT",
+        article_description="ivory",
+    )
     t = bundled_trip(risk, c)
     assert assessment("consignment", c.ccrn).effective == 2  # no report from the lock yet
     r = elock.report_event("gw-1", "e1", "el-1", "sealed", now)

@@ -46,5 +46,7 @@ def test_random_verdict_reproduces_from_data_rules_and_key() -> None:
     again = compiled(spec)  # e.g. rebuilt months later from the stored rule version
     picked = [t for t in IDS[:2000] if first.assess_trip(trip(trip_id=t), []).verdict is Verdict.INSPECT]
     assert 150 < len(picked) < 250
-    assert picked == [t for t in IDS[:2000] if again.assess_trip(trip(trip_id=t), []).verdict is Verdict.INSPECT]
+    assert picked == [
+        t for t in IDS[:2000] if again.assess_trip(trip(trip_id=t), []).verdict is Verdict.INSPECT
+    ]
     assert picked == [t for t in IDS[:2000] if is_selected(KEY, "2026Q4", t, 0.1)]

@@ -17,12 +17,19 @@ from central.store.db import write_transaction
 from tests.risk import factory as f
 from tests.risk.conftest import AUDIT_KEY, SELECTION_KEY, T0
 
-IVORY = {"id": "KW-IVORY", "kind": "keyword", "owner": "officer-1", "points": 60, "params": {"keywords": ["ivory"]}}
+IVORY = {
+    "id": "KW-IVORY",
+    "kind": "keyword",
+    "owner": "officer-1",
+    "points": 60,
+    "params": {"keywords": ["ivory"]},
+}
 
 
 def put(*rules: dict[str, Any], retire: tuple[str, ...] = (), now: Any = T0) -> int:
-    return rulestore.change(RuleChange(put=list(rules), retire=list(retire)), "officer-1", now, SELECTION_KEY,
-                            AUDIT_KEY)
+    return rulestore.change(
+        RuleChange(put=list(rules), retire=list(retire)), "officer-1", now, SELECTION_KEY, AUDIT_KEY
+    )
 
 
 def submit(risk: Any, co: Any, **kw: Any) -> Any:
@@ -37,9 +44,11 @@ def assessment(subject: str, ref: str) -> Any:
 
 
 def verdict_changes(ref: str) -> list[dict[str, Any]]:
-    rows = changes.Change.select().where(
-        (changes.Change.kind == "verdict_changed") & (changes.Change.entity_id == ref)
-    ).order_by(changes.Change.id)
+    rows = (
+        changes.Change.select()
+        .where((changes.Change.kind == "verdict_changed") & (changes.Change.entity_id == ref))
+        .order_by(changes.Change.id)
+    )
     return [json.loads(r.payload) for r in rows]
 
 
@@ -52,7 +61,9 @@ def test_submission_is_profiled_and_reaches_the_change_log(risk: Any) -> None:
     row = assessment("consignment", risky.ccrn)
     assert (row.effective, row.score, row.rule_set_version) == (2, 60, 1)
     (payload,) = verdict_changes(risky.ccrn)
-    assert payload["verdict"] == "inspect" and payload["reasons"][0].startswith("KW-IVORY articles_description=IVORY")
+    assert payload["verdict"] == "inspect" and payload["reasons"][0].startswith(
+        "KW-IVORY articles_description=IVORY"
+    )
     lane = changes.LaneVerdict.get(changes.LaneVerdict.key == risky.ccrn)
     assert lane.verdict == 2
 
@@ -95,12 +106,21 @@ def test_rule_versions_reproduce_past_sets_and_check_concurrency(risk: Any) -> N
     with pytest.raises(Conflict):
         rulestore.change(RuleChange(put=[IVORY], expected_version=v2), "o", T0, SELECTION_KEY, AUDIT_KEY)
     entries = audit.entries()
-    assert [e.action for e in entries] == ["rules.change"] * 3 and entries[2].details["retire"] == ["KW-IVORY"]
+    assert [e.action for e in entries] == ["rules.change"] * 3 and entries[2].details["retire"] == [
+        "KW-IVORY"
+    ]
 
 
 def test_watchlist_edit_normalises_entries(risk: Any) -> None:
-    put({"id": "WL-V", "kind": "watchlist", "owner": "o", "verdict": "hold",
-         "params": {"field": "vehicle", "entries": ["FU 1"]}})
+    put(
+        {
+            "id": "WL-V",
+            "kind": "watchlist",
+            "owner": "o",
+            "verdict": "hold",
+            "params": {"field": "vehicle", "entries": ["FU 1"]},
+        }
+    )
     data = rulestore.watchlist_edit("WL-V", add=["fv 77", "FU1"], remove=["fu 1"])
     assert data["params"]["entries"] == ["FV77"]
     with pytest.raises(Exception, match="not in force"):
@@ -108,8 +128,16 @@ def test_watchlist_edit_normalises_entries(risk: Any) -> None:
 
 
 def test_trip_is_strictest_of_consignments_driver_vehicle_and_empty_trip_is_profiled(risk: Any) -> None:
-    put(IVORY, {"id": "WL-D", "kind": "watchlist", "owner": "o", "verdict": "hold",
-                "params": {"field": "driver", "entries": ["BAD0001"]}})
+    put(
+        IVORY,
+        {
+            "id": "WL-D",
+            "kind": "watchlist",
+            "owner": "o",
+            "verdict": "hold",
+            "params": {"field": "driver", "entries": ["BAD0001"]},
+        },
+    )
     now = risk.clock.now()
     co = f.company(now)
     clean, risky = submit(risk, co), submit(risk, co, article_description="ivory")
@@ -127,8 +155,16 @@ def test_trip_is_strictest_of_consignments_driver_vehicle_and_empty_trip_is_prof
 
 
 def test_amendment_reprofiles_consignment_and_its_trip(risk: Any) -> None:
-    put(IVORY, {"id": "LATE", "kind": "late_amendment", "owner": "o", "points": 10,
-                "params": {"within_minutes": 60}})
+    put(
+        IVORY,
+        {
+            "id": "LATE",
+            "kind": "late_amendment",
+            "owner": "o",
+            "points": 10,
+            "params": {"within_minutes": 60},
+        },
+    )
     now = risk.clock.now()
     c = submit(risk, f.company(now))
     t = f.trip(now, f.driver(now), f.vehicle(now), T0, [c])
@@ -149,8 +185,15 @@ def test_amendment_reprofiles_consignment_and_its_trip(risk: Any) -> None:
 
 
 def test_anomaly_uses_store_statistics(risk: Any) -> None:
-    put({"id": "AN", "kind": "anomaly", "owner": "o", "points": 55,
-         "params": {"metric": "declared_value", "group": "commodity", "z": 4, "min_samples": 10}})
+    put(
+        {
+            "id": "AN",
+            "kind": "anomaly",
+            "owner": "o",
+            "points": 55,
+            "params": {"metric": "declared_value", "group": "commodity", "z": 4, "min_samples": 10},
+        }
+    )
     now = risk.clock.now()
     for i in range(30):
         with write_transaction():
@@ -160,3 +203,40 @@ def test_anomaly_uses_store_statistics(risk: Any) -> None:
     profiling.rescore_open(force=True)
     row = assessment("consignment", odd.ccrn)
     assert row.effective == 2 and json.loads(row.reasons)[0]["rule_id"] == "AN"
+
+
+def test_vehicle_watchlist_entries_reach_lanes_as_watchlist_hits(risk: Any) -> None:
+    wl = {
+        "id": "WL-V",
+        "kind": "watchlist",
+        "owner": "o",
+        "verdict": "hold",
+        "description": "stolen truck",
+        "params": {"field": "vehicle", "entries": ["FU 1", "FU 2"]},
+    }
+    put(wl)
+    put({**wl, "params": {"field": "vehicle", "entries": ["FU 2", "FU 3"]}})
+    put(retire=("WL-V",))
+    rows = changes.Change.select().where(changes.Change.kind == "watchlist_hit").order_by(changes.Change.id)
+    seen = [(r.entity_id, json.loads(r.payload).get("removed", False), r.control_point) for r in rows]
+    assert seen == [
+        ("WL-V:FU1", False, None),
+        ("WL-V:FU2", False, None),
+        ("WL-V:FU3", False, None),
+        ("WL-V:FU1", True, None),
+        ("WL-V:FU2", True, None),
+        ("WL-V:FU3", True, None),
+    ]
+    first = json.loads(rows[0].payload)
+    assert first == {"subject": "vehicle", "value": "FU1", "reason": "stolen truck", "action": "refer"}
+    # consignor lists stay central (lanes cannot act on them)
+    put(
+        {
+            "id": "WL-C",
+            "kind": "watchlist",
+            "owner": "o",
+            "points": 10,
+            "params": {"field": "consignor", "entries": ["X"]},
+        }
+    )
+    assert changes.Change.select().where(changes.Change.kind == "watchlist_hit").count() == 6

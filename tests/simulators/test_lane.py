@@ -26,6 +26,7 @@ import pytest
 from drivers.base import Backoff
 from drivers.io import InputChanged, LaneIO
 from drivers.rfid import RfidReader, TagGone, TagSeen
+from kiosk.config import load_config
 from simulators.lane import LaneSimulation, parse_command_line
 
 TAG = "E2801170000002AA00001234"
@@ -62,6 +63,8 @@ def test_config_files_have_the_shared_shape(sim: LaneSimulation, tmp_path: Path)
     assert os.path.realpath(rfid["url"]).startswith("/dev/pts/")
     assert os.path.realpath(io["url"]).startswith("/dev/pts/")
     assert "card" not in config["devices"] and "camera" not in config["devices"]
+    loaded = load_config(listing["lanes"]["LMC-I-02"])  # the kiosk takes the file as it is
+    assert loaded.devices.rfid is not None and loaded.devices.rfid.reader_address == 1
 
 
 def test_a_truck_passes_through_with_the_real_drivers(sim: LaneSimulation) -> None:
@@ -218,6 +221,9 @@ def test_rocars_sim_lane_end_to_end(lane_process: tuple[subprocess.Popen[bytes],
     config_path = listing["lanes"]["LMC-I-01"]
     config = tomllib.loads(Path(config_path).read_text())
     assert set(config["devices"]) == {"rfid", "io", "card", "camera"}
+    loaded = load_config(config_path)  # the kiosk takes the file as it is
+    assert loaded.devices.card is not None and loaded.devices.camera is not None
+    assert loaded.devices.io.url == config["devices"]["io"]["url"]
     sock = listing["control_socket"]
 
     result = _selftest(config_path)

@@ -23,7 +23,7 @@ from central.client import Stubs, open_channel, stubs_for
 from central.clock import SettableClock
 from central.server import ServerHandle, start_server
 from central.services.bootstrap import bootstrap
-from central.store.db import database_proxy
+from central.store.db import close_all
 from proto.rocars.v1 import cargo_pb2, common_pb2, registration_pb2
 
 # A Monday morning, on a slot boundary, far from any real date.
@@ -152,9 +152,7 @@ def running_central(database_url: str, *, config: ServerConfig | None = None, st
             under_test.close()
     finally:
         handle.stop(grace=1.0)
-        db = database_proxy.obj
-        if db is not None:
-            db.close()
+        close_all()
 
 
 def sqlite_url(tmp_path: Path) -> str:
