@@ -298,11 +298,13 @@ class _Table:
             self.fail(self.key(key), "unknown key")
 
 
-def _address(t: _Table, key: str, default: Any = _MISSING) -> str:
+def _address(t: _Table, key: str, default: Any = _MISSING, *, any_port: bool = False) -> str:
+    """``host:port``; ``any_port`` also takes port 0 (bind any free port, e.g. in tests)."""
     value = t.text(key, default, pattern=_HOST_PORT, rule="must be host:port")
     match = _HOST_PORT.fullmatch(value) if value else None
-    if match and not 1 <= int(match["port"]) <= 65535:
-        t.fail(t.key(key), "port must be 1-65535", value)
+    lowest = 0 if any_port else 1
+    if match and not lowest <= int(match["port"]) <= 65535:
+        t.fail(t.key(key), f"port must be {lowest}-65535", value)
     return value
 
 
@@ -479,7 +481,7 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: str = "") -> Kios
         journal_t.done()
     metrics = MetricsSection()
     if (mt := top.table("metrics")) is not None:
-        metrics = MetricsSection(mt.flag("enabled", True), _address(mt, "listen", "127.0.0.1:9460"))
+        metrics = MetricsSection(mt.flag("enabled", True), _address(mt, "listen", "127.0.0.1:9460", any_port=True))
         mt.done()
     anpr = AnprSection(enabled=devices.camera is not None)
     if (at := top.table("anpr")) is not None:

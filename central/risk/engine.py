@@ -52,7 +52,10 @@ class CompiledRules:
         self._max_words: dict[str, int] = defaultdict(int)
         self._patterns: dict[str, list[tuple[RuleSpec, re.Pattern[str]]]] = defaultdict(list)
         self._watch: dict[str, dict[str, list[RuleSpec]]] = defaultdict(dict)
-        self._tables: list[RuleSpec] = []
+        # HS prefix -> (rule, points) of every HS table, probed once per prefix length
+        self._hs: dict[str, list[tuple[RuleSpec, int]]] = defaultdict(list)
+        self._hs_lengths: tuple[int, ...] = ()
+        self._commodity: dict[str, list[tuple[RuleSpec, int]]] = defaultdict(list)
         self._anomaly: list[RuleSpec] = []
         self._simple: list[RuleSpec] = []  # new_shipper, route, late_amendment, company history
         self._random: list[RuleSpec] = []
@@ -76,7 +79,10 @@ class CompiledRules:
             for entry in p["entries"]:
                 self._watch[p["field"]].setdefault(entry, []).append(rule)
         elif rule.kind == "table":
-            self._tables.append(rule)
+            target = self._hs if p["field"] == "hs_code" else self._commodity
+            for key, points in p["entries"].items():
+                target[key].append((rule, points))
+            self._hs_lengths = tuple(sorted({len(k) for k in self._hs}, reverse=True))
         elif rule.kind == "anomaly":
             self._anomaly.append(rule)
         elif rule.kind == "random":
@@ -123,8 +129,12 @@ class CompiledRules:
                 if m:
                     fire(rule, fld, m.group(0), rule.points, f"pattern /{rx.pattern}/ matched {fld}")
         self._watchlists(f, fire)
-        for rule in self._tables:
-            self._table(rule, f, fire)
+        if self._hs and f.hs_code:
+            self._tables(f, fire)
+        if self._commodity:
+            key = f.commodity_key
+            for rule, pts in self._commodity.get(key, ()):
+                fire(rule, "commodity", key, pts, f"commodity {key!r} in risk table {rule.id}")
         if stats is not None:
             for rule in self._anomaly:
                 self._anomaly_rule(rule, f, stats, fire)
@@ -147,21 +157,13 @@ class CompiledRules:
             for rule in self._watch.get(kind, {}).get(value, ()):
                 fire(rule, fld, value, rule.points, f"{kind} on watch list {rule.id}")
 
-    @staticmethod
-    def _table(rule: RuleSpec, f: ConsignmentFacts, fire: _Fire) -> None:
-        entries: dict[str, int] = rule.params["entries"]
-        if rule.params["field"] == "hs_code":
-            hs = f.hs_code
-            for n in range(min(len(hs), 10), 1, -1):  # longest prefix wins
-                pts = entries.get(hs[:n])
-                if pts is not None:
-                    fire(rule, "hs_code", hs, pts, f"HS {hs[:n]}* in risk table {rule.id}")
-                    return
-        else:
-            key = f.commodity_key
-            pts = entries.get(key)
-            if pts is not None:
-                fire(rule, "commodity", key, pts, f"commodity {key!r} in risk table {rule.id}")
+    def _tables(self, f: ConsignmentFacts, fire: _Fire) -> None:
+        hs = f.hs_code
+        for n in self._hs_lengths:  # longest prefix first: ``fire`` keeps one reason per rule
+            if n > len(hs):
+                continue
+            for rule, pts in self._hs.get(hs[:n], ()):
+                fire(rule, "hs_code", hs, pts, f"HS {hs[:n]}* in risk table {rule.id}")
 
     @staticmethod
     def _anomaly_rule(rule: RuleSpec, f: ConsignmentFacts, stats: AnomalyStats, fire: _Fire) -> None:

@@ -25,7 +25,7 @@ from drivers.base import DeviceTimeout
 log = logging.getLogger("drivers.anpr")
 
 DEFAULT_MIN_CONFIDENCE = 0.70
-DEFAULT_TIME_LIMIT_MS = 400.0
+DEFAULT_TIME_LIMIT_MS = 1000.0
 _PERSONALISED_FACTOR = 0.92  # no grammar to cross-check a free-form mark
 _MAX_CANDIDATES = 3
 # Plate layout, measured on the tuning set (seeds 0-149, fonts dejavu and liberation):
@@ -76,6 +76,7 @@ class PlateReader:
         if time_limit_ms <= 0:
             raise ValueError(f"time_limit_ms: must be > 0, got {time_limit_ms}")
         self.min_confidence = min_confidence
+        self._timed_out = False
         self.time_limit_ms = time_limit_ms
         self.engine: OcrEngine = engine if engine is not None and not isinstance(engine, str) \
             else open_engine(engine)
@@ -87,6 +88,7 @@ class PlateReader:
             raise ValueError("frame: must be a non-empty grey or BGR image array")
         best: _Scored | None = None
         reason = "no plate found"
+        self._timed_out = False
         for cand in find_candidates(frame, limit=_MAX_CANDIDATES + 1)[:_MAX_CANDIDATES]:
             left_ms = (deadline - time.perf_counter()) * 1000.0
             if left_ms <= 5:
@@ -100,6 +102,8 @@ class PlateReader:
             if best.confidence >= 0.95:
                 break  # good enough; the other candidates can only cost time
         ms = (time.perf_counter() - start) * 1000.0
+        if self._timed_out:
+            reason = "time limit reached"
         if best is None:
             return PlateRead(None, 0.0, ms, reason=reason)
         if best.confidence < self.min_confidence:
@@ -117,7 +121,8 @@ class PlateReader:
         try:
             return self._judge(seg, cand, deadline)
         except DeviceTimeout:
-            log.debug("tesseract timed out on a candidate")
+            log.debug("anpr: time limit reached on a candidate")
+            self._timed_out = True
             return None
 
     def _judge(self, seg: Segmented, cand: Candidate, deadline: float) -> _Scored | None:
@@ -142,7 +147,7 @@ class PlateReader:
             # No gap seen (blur can hide it): the reading, not the layout, says standard.
             split = 2
         if split is not None and len(free_text) == seg.blobs and _unexplained(free_text, free, split):
-            return None
+            split = None  # a K where a digit must be: not a standard mark, maybe a personalised one
         votes: dict[str, list[float]] = {}
         views = seg.views()
         if split is not None:

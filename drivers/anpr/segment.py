@@ -112,6 +112,10 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
         x, y, bw, bh, area = (int(v) for v in stats[i])
         if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
             continue  # touches the edge: outside the plate
+        if not 0.08 * w < x + bw / 2 < 0.92 * w:
+            continue  # where the plate's border runs: characters are centred well inside it
+        if bh > 1.1 * row_h and area < 0.3 * bw * bh:
+            continue  # tall and sparse: a slanted border side, not a character
         if not (0.45 * row_h <= bh <= 1.3 * row_h):
             continue
         # Plates never use I, so the narrowest character is a 1 with its flag: anything

@@ -240,3 +240,17 @@ def test_vehicle_watchlist_entries_reach_lanes_as_watchlist_hits(risk: Any) -> N
         }
     )
     assert changes.Change.select().where(changes.Change.kind == "watchlist_hit").count() == 6
+
+
+def test_unbundled_trip_keeps_its_last_verdict(risk: Any) -> None:
+    now = risk.clock.now()
+    c = submit(risk, f.company(now))
+    t = f.trip(now, f.driver(now), f.vehicle(now), T0, [c])
+    with write_transaction():
+        hooks.on_trip_changed(t)
+    before = changes.head()
+    t.status = 2  # TRIP_UNBUNDLED
+    with write_transaction():
+        t.save()
+        hooks.on_trip_changed(t)
+    assert changes.head() == before

@@ -1,0 +1,26 @@
+"""The risk key file: created once with owner-only permissions, then read back unchanged."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from central.risk.runtime import load_or_create_keys
+
+
+def test_key_file_is_created_private_and_stable(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "risk.key"
+    first = load_or_create_keys(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(first.selection) == 32 and len(first.audit) == 32 and first.selection != first.audit
+    assert load_or_create_keys(path) == first
+
+
+@pytest.mark.parametrize("content", ["", "abcd\n", "zz\nzz\n", "00\n00\n"])
+def test_bad_key_file_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "risk.key"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="risk key file"):
+        load_or_create_keys(path)
