@@ -29,11 +29,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from drivers.anpr.reader import PlateReader  # noqa: E402
-from drivers.anpr.voter import PlateVoter  # noqa: E402
-from simulators.plates import HELD_OUT_FONTS, TUNING_FONTS, random_plate, render_sample  # noqa: E402
+from drivers.anpr.reader import PlateReader
+from drivers.anpr.voter import PlateVoter
+from simulators.plates import HELD_OUT_FONTS, TUNING_FONTS, random_plate, render_sample
 
 FRAMES_PER_VEHICLE = 5
 SEED_BASE = 100_000

@@ -198,11 +198,11 @@ def score_all(
     engine: CompiledRules, population: list[ConsignmentFacts], stats: AnomalyStats
 ) -> tuple[float, dict[int, int]]:
     counts = {v.value: 0 for v in Verdict}
-    start = time.perf_counter()
+    start = time.process_time()
     assess = engine.assess_consignment
     for f in population:
         counts[assess(f, stats).verdict.value] += 1
-    return time.perf_counter() - start, counts
+    return time.process_time() - start, counts
 
 
 def db_path(
@@ -241,7 +241,8 @@ def db_path(
             ]
             for chunk in peewee.chunked(rows, 200):
                 m.Company.insert_many(chunk).execute()
-            ids = [c for (c,) in m.Company.select(m.Company.id).order_by(m.Company.id).tuples()]
+            company: Any = m.Company
+            ids = [c for (c,) in company.select(company.id).order_by(company.id).tuples()]
             crow = []
             for i, f in enumerate(population[:n]):
                 crow.append(
@@ -271,7 +272,9 @@ def db_path(
             for chunk in peewee.chunked(crow, 100):
                 m.Consignment.insert_many(chunk).execute()
         rulestore.change(rulestore.RuleChange(put=rules_data), "bench", rt.clock.now(), KEY, KEY[::-1])
-        first = profiling.rescore_open()
+        cpu = time.process_time()
+        profiling.rescore_open()
+        first_cpu = time.process_time() - cpu
         rulestore.change(
             rulestore.RuleChange(
                 put=[
@@ -289,36 +292,39 @@ def db_path(
             KEY,
             KEY[::-1],
         )
+        cpu = time.process_time()
         again = profiling.rescore_open()
+        again_cpu = time.process_time() - cpu
         db.close()
     return {
         "n": n,
-        "first_s": first.seconds,
-        "db_per_s": n / first.seconds,
-        "rescore_s": again.seconds,
+        "first_s": first_cpu,
+        "db_per_s": n / first_cpu,
+        "rescore_s": again_cpu,
+        "rescore_wall_s": again.seconds,
         "changed": again.changed,
     }
 
 
 def main() -> None:
     rng = random.Random(20261129)
-    t = time.perf_counter()
+    t = time.process_time()
     companies, population = build_population(rng)
     stats = AnomalyStats()
     for f in population:
         stats.add(f)
-    build_s = time.perf_counter() - t
+    build_s = time.process_time() - t
     rules_data = build_rules(rng, companies)
-    t = time.perf_counter()
+    t = time.process_time()
     specs = tuple(RuleSpec.from_dict(r) for r in rules_data)
     engine = CompiledRules(RuleSet(specs, Thresholds(50, 150), version=1), KEY)
-    compile_s = time.perf_counter() - t
+    compile_s = time.process_time() - t
 
     score_s, counts = score_all(engine, population, stats)
 
     # A rule change: one new keyword rule and a changed HS table; the whole set is re-validated,
     # re-compiled and every consignment re-scored (what the service does after a change).
-    t = time.perf_counter()
+    t = time.process_time()
     changed = [
         *rules_data,
         {
@@ -332,16 +338,16 @@ def main() -> None:
     specs2 = tuple(RuleSpec.from_dict(r) for r in changed)
     engine2 = CompiledRules(RuleSet(specs2, Thresholds(50, 150), version=2), KEY)
     rescore_body_s, counts2 = score_all(engine2, population, stats)
-    rescore_s = time.perf_counter() - t
+    rescore_s = time.process_time() - t
 
     trips = [
         TripFacts(f"T{i:08d}", CPS[i % 5], "import", T0, f"FU{i % 9999 + 1}", f"D{i % 5000}")
         for i in range(20_000)
     ]
-    t = time.perf_counter()
+    t = time.process_time()
     for tr in trips:
         engine.assess_trip(tr, [])
-    trip_s = time.perf_counter() - t
+    trip_s = time.process_time() - t
 
     db = db_path(rules_data, population, companies)
 
@@ -364,7 +370,8 @@ def main() -> None:
         ),
     ]
     width = max(len(r[0]) for r in rows)
-    print("ROCARS risk engine benchmark (pure engine, one core)")
+    print("ROCARS risk benchmark: times are CPU seconds of this one process (one core; the machine is")
+    print("shared, so wall time can be longer); the DB path also gives its wall time")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     print(
@@ -383,6 +390,7 @@ def main() -> None:
                 "db_consignments": db["n"],
                 "db_consignments_per_s": round(db["db_per_s"]),
                 "db_rescore_s": round(db["rescore_s"], 3),
+                "db_rescore_wall_s": round(db["rescore_wall_s"], 3),
             }
         )
     )

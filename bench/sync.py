@@ -29,6 +29,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import peewee
 import pyotp
@@ -92,6 +93,10 @@ def lane_tls(d: Path, lane_id: str) -> LaneTls:
     return LaneTls(d / "ca.pem", d / "lanes" / f"{lane_id}.pem", d / "lanes" / f"{lane_id}.key")
 
 
+def _pairs(query: Any) -> dict[str, int]:
+    return dict(query)
+
+
 def seed_snapshot_trips(n: int, now: datetime) -> None:
     """n bundled trips at SBC/import within the horizon, written in bulk."""
     cp = m.ControlPoint.get(m.ControlPoint.code == "SBC")
@@ -119,12 +124,12 @@ def seed_snapshot_trips(n: int, now: datetime) -> None:
                     for i in ids
                 ]
             ).execute()
-        vehicles = dict(
+        vehicles: dict[str, int] = _pairs(
             m.Vehicle.select(m.Vehicle.registration_mark, m.Vehicle.id)
             .where(m.Vehicle.registration_mark.startswith("SN"))
             .tuples()
         )
-        drivers = dict(
+        drivers: dict[str, int] = _pairs(
             m.Driver.select(m.Driver.document_number, m.Driver.id)
             .where(m.Driver.document_number.startswith("SD"))
             .tuples()
@@ -149,7 +154,7 @@ def seed_snapshot_trips(n: int, now: datetime) -> None:
                     }
                 )
             m.Trip.insert_many(rows).execute()
-        trips = dict(
+        trips: dict[str, int] = _pairs(
             m.Trip.select(m.Trip.reference, m.Trip.id).where(m.Trip.reference.startswith("SR")).tuples()
         )
         for chunk in peewee.chunked(range(n), 500):
@@ -254,6 +259,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
             "warning",
         ],
         stdout=subprocess.PIPE,
+        stderr=(work / "central.log").open("wb"),
         start_new_session=True,
         cwd=ROOT,
     )
@@ -308,14 +314,14 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
             ),
             timeout=10,
         )
-        direction = common_pb2.IMPORT if i % 2 == 0 else common_pb2.EXPORT
+        bundle_direction = common_pb2.IMPORT if i % 2 == 0 else common_pb2.EXPORT
         arrival = now + timedelta(hours=1, minutes=(i * 7) % 240)
         stamp = cargo_pb2.CargoDetails().expected_at.__class__()
         stamp.FromDatetime(arrival)
         c = company_stubs.cargo.SubmitConsignment(
             cargo_pb2.SubmitConsignmentRequest(
                 idempotency_key=f"bench-{i:06d}",
-                direction=direction,
+                direction=bundle_direction,
                 control_point="LMC",
                 cargo=cargo_pb2.CargoDetails(
                     packages_count=3,
@@ -330,7 +336,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
             ),
             timeout=10,
         )
-        inputs.append((d, mark, direction, stamp, c.ccrn))
+        inputs.append((d, mark, bundle_direction, stamp, c.ccrn))
 
     # 50 lanes subscribe; each records when its cache holds a trip.
     held: dict[str, list[float]] = {}
@@ -342,8 +348,8 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
             for trip in msg.batch.trips:  # type: ignore[attr-defined]
                 held.setdefault(trip.reference, []).append(t)
 
-    for lane_id, cp, direction in lanes:
-        cache = LaneCache.open(work / "lanes" / f"{lane_id}.db", cp, Direction(direction))
+    for lane_id, cp, lane_direction in lanes:
+        cache = LaneCache.open(work / "lanes" / f"{lane_id}.db", cp, Direction(lane_direction))
         client = SyncClient(cache, target, lane_tls(certs, lane_id), lane_id, on_message=on_message)
         clients.append(client)
         client.start()
@@ -355,7 +361,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
 
     returned: dict[str, float] = {}
     failures = 0
-    for d, mark, direction, stamp, ccrn in inputs:
+    for d, mark, trip_direction, stamp, ccrn in inputs:
         stub = stubs_for(officer.channel, d.api_token).bundling
         code = pyotp.TOTP(d.totp_secret).now()
         try:
@@ -365,7 +371,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
                     security_code=code,
                     vehicle_registration_mark=mark,
                     control_point="LMC",
-                    direction=direction,
+                    direction=trip_direction,
                     expected_arrival=stamp,
                     ccrns=[ccrn],
                 ),

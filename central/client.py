@@ -23,7 +23,7 @@ class _ClientCallDetails(grpc.ClientCallDetails):
     def __init__(self, details: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
         self.method = details.method
         self.timeout = details.timeout
-        self.metadata = metadata
+        self.metadata = metadata  # type: ignore[assignment]
         self.credentials = details.credentials
         self.wait_for_ready = getattr(details, "wait_for_ready", None)
         self.compression = getattr(details, "compression", None)
@@ -38,21 +38,29 @@ class BearerInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClient
 
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = [m for m in (details.metadata or []) if m[0] != "authorization"]
-        return _ClientCallDetails(details, [*metadata, self._header])
+        return _ClientCallDetails(details, [*metadata, self._header])  # type: ignore[list-item]
 
-    def intercept_unary_unary(self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails,
-                              request: Any) -> Any:
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails,
-                               request: Any) -> Any:
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
         return continuation(self._details(client_call_details), request)
 
 
-def open_channel(target: str, *, tls_ca: Path | None = None, tls: bool = False,
-                 client_cert: Path | None = None, client_key: Path | None = None,
-                 server_name: str | None = None) -> grpc.Channel:
-    options = [("grpc.max_receive_message_length", 16 << 20)]
+def open_channel(
+    target: str,
+    *,
+    tls_ca: Path | None = None,
+    tls: bool = False,
+    client_cert: Path | None = None,
+    client_key: Path | None = None,
+    server_name: str | None = None,
+) -> grpc.Channel:
+    options: list[tuple[str, Any]] = [("grpc.max_receive_message_length", 16 << 20)]
     if server_name:
         options.append(("grpc.ssl_target_name_override", server_name))
     if tls or tls_ca or client_cert:

@@ -75,8 +75,14 @@ class TlsFiles:
 class ServerHandle:
     """A running server. ``stop()`` is safe to call twice."""
 
-    def __init__(self, server: grpc.Server, ctx: ServerContext, port: int, lane_port: int | None,
-                 health_servicer: health.HealthServicer) -> None:
+    def __init__(
+        self,
+        server: grpc.Server,
+        ctx: ServerContext,
+        port: int,
+        lane_port: int | None,
+        health_servicer: health.HealthServicer,
+    ) -> None:
         self.server = server
         self.ctx = ctx
         self.port = port
@@ -174,7 +180,11 @@ def start_server(
     for name in ["", *ctx.service_names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        [*ctx.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *ctx.service_names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     port = _bind(server, listen, tls.server_credentials(False) if tls else None)
@@ -190,9 +200,13 @@ def start_server(
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rocars-central", description="ROCARS central gRPC server")
-    p.add_argument("--listen", default="127.0.0.1:50051", help="address for token clients (default %(default)s)")
+    p.add_argument(
+        "--listen", default="127.0.0.1:50051", help="address for token clients (default %(default)s)"
+    )
     p.add_argument("--lane-listen", help="address for lanes and e-lock gateways (mutual TLS)")
-    p.add_argument("--database", default="sqlite:///rocars-central.db", help="sqlite:///path or postgresql://...")
+    p.add_argument(
+        "--database", default="sqlite:///rocars-central.db", help="sqlite:///path or postgresql://..."
+    )
     p.add_argument("--tls-cert", type=Path)
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--client-ca", type=Path, help="CA that issues lane and gateway certificates")
@@ -212,8 +226,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tls = TlsFiles(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     try:
         config = load_config(args.config)
-        handle = start_server(args.database, listen=args.listen, lane_listen=args.lane_listen, tls=tls,
-                              config=config, max_workers=args.workers)
+        handle = start_server(
+            args.database,
+            listen=args.listen,
+            lane_listen=args.lane_listen,
+            tls=tls,
+            config=config,
+            max_workers=args.workers,
+        )
     except (OSError, ValueError) as exc:
         print(f"rocars-central: {exc}", file=sys.stderr)
         return 1

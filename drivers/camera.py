@@ -233,7 +233,7 @@ class MjpegHttpSource:
             raise ProtocolError("camera's multipart Content-Type names no boundary")
         # Compared without leading dashes: cameras disagree on whether the declared
         # boundary already carries the "--" that RFC 2046 puts in front of it.
-        self._boundary = boundary.encode("latin-1")
+        self._boundary = boundary.encode("latin-1").lstrip(b"-")
         if self._sock is not None:
             self._sock.settimeout(self._read_timeout)
 

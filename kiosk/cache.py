@@ -122,22 +122,16 @@ def _models(db: peewee.Database) -> SimpleNamespace:
         verdict = peewee.IntegerField()
         verdict_reasons = peewee.TextField(default="[]")
         ccrns = peewee.TextField(default="[]")
+        # [[ccrn, verdict, status, transshipment, elock_id, [reasons...]], ...]: kept in
+        # the trip's row, not a table of its own, because the lane only ever reads them
+        # with their trip and a cold start of 50,000 trips must stay fast.
+        consignments = peewee.TextField(default="[]")
         empty = peewee.BooleanField(default=False)
         elock_state = peewee.CharField(default="")
         generation = peewee.CharField(default="")
 
         class Meta:
             indexes = ((("registration_mark", "status", "slot_start"), False),)
-
-    class CachedConsignment(Base):
-        ccrn = peewee.CharField(primary_key=True)
-        trip_reference = peewee.CharField(index=True)
-        status = peewee.IntegerField()
-        verdict = peewee.IntegerField()
-        verdict_reasons = peewee.TextField(default="[]")
-        transshipment = peewee.BooleanField(default=False)
-        elock_id = peewee.CharField(default="")
-        generation = peewee.CharField(default="")
 
     class CachedWatchlist(Base):
         id = peewee.CharField(primary_key=True)
@@ -166,14 +160,12 @@ def _models(db: peewee.Database) -> SimpleNamespace:
         Vehicle=CachedVehicle,
         Driver=CachedDriver,
         Trip=CachedTrip,
-        Consignment=CachedConsignment,
         Watchlist=CachedWatchlist,
         all=[
             SyncState,
             CachedVehicle,
             CachedDriver,
             CachedTrip,
-            CachedConsignment,
             CachedWatchlist,
             LaneCrossing,
         ],
@@ -278,7 +270,6 @@ class LaneCache:
                 "cached_vehicle",
                 "cached_driver",
                 "cached_trip",
-                "cached_consignment",
                 "cached_watchlist",
             ):
                 conn.execute(f"DELETE FROM {table} WHERE generation != ?", (message.snapshot_id,))
@@ -287,14 +278,14 @@ class LaneCache:
                 "WHERE id=1",
                 (message.cursor, message.snapshot_id, now),
             )
-        elif kind == sync_pb2.CHANGES:
-            generation = state.pending_snapshot or state.generation
-            self._apply_batch(conn, message.batch, generation)
+        elif kind in (sync_pb2.CHANGES, sync_pb2.HEARTBEAT):
+            # Changes or a heartbeat outside a snapshot: any snapshot left pending was cut
+            # short and abandoned (its rows are current states, dropped by the next one).
+            self._apply_batch(conn, message.batch, state.generation)
             conn.execute(
-                "UPDATE sync_state SET cursor=?, last_message_at=? WHERE id=1", (message.cursor, now)
+                "UPDATE sync_state SET cursor=?, pending_snapshot='', last_message_at=? WHERE id=1",
+                (message.cursor or state.cursor, now),
             )
-        elif kind == sync_pb2.HEARTBEAT:
-            conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
         else:
             raise CacheError(f"sync message kind {kind} is unknown")
 
@@ -326,15 +317,11 @@ class LaneCache:
                 ],
             )
         if batch.trips:
-            refs = [(t.reference,) for t in batch.trips]
-            # A trip's consignments are replaced whole: one dropped from it must go too.
-            if not snapshot:  # a snapshot's leftovers go by generation at its end
-                conn.executemany("DELETE FROM cached_consignment WHERE trip_reference=?", refs)
             conn.executemany(
                 "INSERT OR REPLACE INTO cached_trip (reference, registration_mark, driver_document_number, "
                 "control_point, direction, slot_start, slot_end, expected_arrival, status, verdict, "
-                "verdict_reasons, ccrns, empty, elock_state, generation) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "verdict_reasons, ccrns, consignments, empty, elock_state, generation) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         t.reference,
@@ -349,6 +336,7 @@ class LaneCache:
                         t.verdict,
                         _json_list(t.verdict_reasons),
                         _json_list([c.ccrn for c in t.consignments]),
+                        _consignments_json(t.consignments),
                         t.empty,
                         t.elock_state,
                         generation,
@@ -356,28 +344,8 @@ class LaneCache:
                     for t in batch.trips
                 ],
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO cached_consignment (ccrn, trip_reference, status, verdict, "
-                "verdict_reasons, transshipment, elock_id, generation) VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        c.ccrn,
-                        t.reference,
-                        c.status,
-                        c.verdict,
-                        _json_list(c.verdict_reasons),
-                        c.transshipment,
-                        c.elock_id,
-                        generation,
-                    )
-                    for t in batch.trips
-                    for c in t.consignments
-                ],
-            )
         if batch.removed_trips:
-            refs = [(r,) for r in batch.removed_trips]
-            conn.executemany("DELETE FROM cached_consignment WHERE trip_reference=?", refs)
-            conn.executemany("DELETE FROM cached_trip WHERE reference=?", refs)
+            conn.executemany("DELETE FROM cached_trip WHERE reference=?", [(r,) for r in batch.removed_trips])
         if batch.watchlist:
             conn.executemany(
                 "INSERT OR REPLACE INTO cached_watchlist (id, subject, value, reason, action, generation) "
@@ -442,15 +410,20 @@ class LaneCache:
         return None if row is None else self._trip(row)
 
     def consignment_verdicts(self, trip_reference: str) -> dict[str, Verdict | None]:
-        C = self.m.Consignment
-        return {
-            c.ccrn: _VERDICTS.get(c.verdict) for c in C.select().where(C.trip_reference == trip_reference)
-        }
+        """Each consignment of the trip and its own verdict (None: not yet profiled)."""
+        row = (
+            self.m.Trip.select(self.m.Trip.consignments)
+            .where(self.m.Trip.reference == trip_reference)
+            .first()
+        )
+        if row is None:
+            return {}
+        return {c[0]: _VERDICTS.get(c[1]) for c in json.loads(row.consignments)}
 
     def counts(self) -> dict[str, int]:
         return {
             name: getattr(self.m, name).select().count()
-            for name in ("Trip", "Consignment", "Vehicle", "Driver", "Watchlist")
+            for name in ("Trip", "Vehicle", "Driver", "Watchlist")
         }
 
     def watchlisted(self, subject: str, value: str) -> bool:
@@ -492,6 +465,15 @@ class LaneCache:
             elock=_ELOCK.get(row.elock_state, ELockState.NONE) if row.elock_state else ELockState.NONE,
             status=_TRIP_STATUSES.get(row.status, TripStatus.UNBUNDLED),
         )
+
+
+def _consignments_json(consignments: Any) -> str:
+    return json.dumps(
+        [
+            [c.ccrn, c.verdict, c.status, c.transshipment, c.elock_id, list(c.verdict_reasons)]
+            for c in consignments
+        ]
+    )
 
 
 def _json_list(items: Any) -> str:

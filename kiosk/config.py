@@ -481,7 +481,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: str = "") -> Kios
         journal_t.done()
     metrics = MetricsSection()
     if (mt := top.table("metrics")) is not None:
-        metrics = MetricsSection(mt.flag("enabled", True), _address(mt, "listen", "127.0.0.1:9460", any_port=True))
+        listen = _address(mt, "listen", "127.0.0.1:9460", any_port=True)
+        metrics = MetricsSection(mt.flag("enabled", True), listen)
         mt.done()
     anpr = AnprSection(enabled=devices.camera is not None)
     if (at := top.table("anpr")) is not None:

@@ -59,8 +59,9 @@ class JournalFile:
             elif not text.endswith("\n"):
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write("\n")  # a whole last line that lost only its newline
-            log.info("journal %s: replayed %d event(s), %d decision(s)",
-                     self.path, self.next_n - 1, len(records))
+            log.info(
+                "journal %s: replayed %d event(s), %d decision(s)", self.path, self.next_n - 1, len(records)
+            )
         self._fh = self.path.open("a", encoding="utf-8")
         if header_config != config:
             self._write(header_line(config), sync=True)

@@ -173,10 +173,17 @@ class Outbox:
         rows = E.select(E.seq, E.event).where(E.delivered_at.is_null()).order_by(E.seq).limit(limit).tuples()
         return [(seq, sync_pb2.CrossingEvent.FromString(bytes(blob))) for seq, blob in rows]
 
-    def mark_delivered(self, seqs: list[int]) -> None:
+    def mark_delivered(self, seqs: list[int], rejected: bool = False) -> None:
+        """Acknowledged by central (or, ``rejected``, refused as malformed: kept, with
+        attempts = -1, for a technician)."""
         E = self.Event
         with self.cache._write_lock, self.cache.db.atomic():
-            E.update(delivered_at=time.time()).where(E.seq.in_(seqs)).execute()
+            E.update(delivered_at=time.time(), attempts=-1 if rejected else E.attempts + 1).where(
+                E.seq.in_(seqs)
+            ).execute()
+
+    def rejected_count(self) -> int:
+        return int(self.Event.select().where(self.Event.attempts == -1).count())
 
     def pending_count(self) -> int:
         return int(self.Event.select().where(self.Event.delivered_at.is_null()).count())
@@ -209,6 +216,7 @@ class OutboxSender:
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.duplicates = 0
+        self.rejected = 0
 
     def start(self) -> None:
         if self._thread is None:
@@ -254,6 +262,22 @@ class OutboxSender:
                 channel.close()
 
     def _send(self, channel: grpc.Channel, batch: list[tuple[int, sync_pb2.CrossingEvent]]) -> None:
+        try:
+            self._post(channel, batch)
+        except grpc.RpcError as exc:
+            if not (hasattr(exc, "code") and exc.code() == grpc.StatusCode.INVALID_ARGUMENT):
+                raise
+            if len(batch) > 1:  # find the malformed one; the others go through
+                for item in batch:
+                    self._send(channel, [item])
+                return
+            # Central will never accept this one: keep it here (rejected) rather than
+            # block every later decision behind it for ever.
+            log.error("crossing event %s rejected by central: %s", batch[0][1].idempotency_key, exc.details())
+            self.outbox.mark_delivered([batch[0][0]], rejected=True)
+            self.rejected += 1
+
+    def _post(self, channel: grpc.Channel, batch: list[tuple[int, sync_pb2.CrossingEvent]]) -> None:
         stub = sync_pb2_grpc.LaneSyncStub(channel)
         reply = stub.PostCrossingEvents(
             sync_pb2.PostCrossingEventsRequest(events=[e for _, e in batch]), timeout=self.call_timeout_s

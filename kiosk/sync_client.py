@@ -72,11 +72,15 @@ class SyncClient:
         self._call_lock = threading.Lock()
         self._last_message = time.monotonic()
         self.messages_applied = 0
-        STALENESS.labels(lane_id).set_function(lambda: self.staleness_s() or float("inf"))
+        STALENESS.labels(lane_id).set_function(self._staleness_metric)
         CONNECTED.labels(lane_id).set_function(lambda: 1.0 if self.availability.available else 0.0)
 
     def staleness_s(self) -> float | None:
         return self.cache.staleness_s()
+
+    def _staleness_metric(self) -> float:
+        value = self.staleness_s()
+        return float("inf") if value is None else value  # never synced: infinitely stale
 
     def start(self) -> None:
         if self._thread is None:

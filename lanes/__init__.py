@@ -5,4 +5,16 @@
 the clearance rules, ``lanes.journal`` for the journal lines ``rocars-kiosk replay`` reads.
 Nothing here reads a clock, draws a random number or touches a file, a port or a socket
 (import-linter keeps it so), which is what makes every decision replayable.
+
+What the kiosk owes the machine:
+
+- answer each ``LookupTrip`` at once with ``TripFound`` from its cache (journaled too);
+- send a ``Tick`` every fraction of a second, so timeouts fire without traffic;
+- write (and flush) each event's journal line before executing its commands, and write
+  each ``RecordCrossing`` to the outbox durably before the next command (the barrier);
+- after the I/O module comes back, send ``InputsSnapshot`` with all loop inputs;
+- on start: ``parse_journal`` + ``LaneMachine.restore`` (re-offer the records it returns
+  to the outbox: keys make that idempotent), then ``LaneStarted`` with the inputs read,
+  the next outbox sequence and the devices already known faulty; on SIGTERM,
+  ``LaneStopping``, execute its commands, and wait for the barrier to close if it is safe.
 """

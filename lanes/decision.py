@@ -78,9 +78,11 @@ def identify_vehicle(
 
 
 def check_trip(
-    trip: TripRecord, now: float, config: LaneConfig, used_trip_ids: Collection[str]
+    trip: TripRecord, vehicle: VehicleRecord, now: float, config: LaneConfig, used_trip_ids: Collection[str]
 ) -> list[Reason]:
     reasons: list[Reason] = []
+    if trip.vehicle_id != vehicle.vehicle_id:  # the cache answered for another vehicle
+        reasons.append(reason("TRIP_WRONG_VEHICLE", trip.vehicle_id))
     if trip.status not in CROSSABLE_STATUSES:
         reasons.append(reason("TRIP_NOT_CROSSABLE", str(trip.status)))
     if trip.trip_id in used_trip_ids:
@@ -139,7 +141,7 @@ def decide(
         elif trip is None:
             reasons.append(reason("NO_TRIP", ident.vehicle.vehicle_id))
         else:
-            reasons.extend(check_trip(trip, now, config, used_trip_ids))
+            reasons.extend(check_trip(trip, ident.vehicle, now, config, used_trip_ids))
     reasons.extend(check_card(card, trip, now))
 
     stale = synced_at is None or now - synced_at > config.stale_limit_s

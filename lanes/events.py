@@ -48,8 +48,9 @@ class OfficerCommand(StrEnum):
 class LaneStarted:
     """The kiosk (re)started: the inputs it read at start-up.
 
-    ``next_sequence`` is one past the highest outbox sequence the kiosk holds, so a lost
-    journal can never make a record key repeat.
+    ``next_sequence`` is one past the highest outbox sequence the kiosk holds, and
+    ``released_trip_ids`` the trips its outbox shows released or sent to inspection today,
+    so even a lost journal can make neither a record key nor a release repeat.
     """
 
     at: float
@@ -60,6 +61,7 @@ class LaneStarted:
     barrier: BarrierPosition
     synced_at: float | None = None
     unavailable: tuple[Device, ...] = ()
+    released_trip_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

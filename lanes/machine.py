@@ -25,6 +25,7 @@ go red, a pending trip look-up is asked again, and no decision is made twice.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from lanes.commands import (
 )
 from lanes.config import LaneConfig
 from lanes.decision import Identification, decide, identify_vehicle
+from lanes.errors import LaneError
 from lanes.events import (
     LANE_DEVICES,
     BarrierLimit,
@@ -132,6 +134,8 @@ class LaneMachine:
     # -- entry point -------------------------------------------------------------------
 
     def handle(self, event: Event) -> tuple[Command, ...]:
+        if not math.isfinite(event.at):  # NaN would poison every later time comparison
+            raise LaneError(f"{type(event).__name__}.at: must be a finite time, not {event.at!r}")
         self.now = event.at if self.now is None else max(self.now, event.at)
         out: list[Command] = []
         getattr(self, "_on_" + type(event).__name__)(event, out)
@@ -155,6 +159,7 @@ class LaneMachine:
 
     def _on_LaneStarted(self, e: LaneStarted, out: list[Command]) -> None:
         self.sequence = max(self.sequence, e.next_sequence)
+        self.used_trip_ids.extend(t for t in e.released_trip_ids if t not in self.used_trip_ids)
         self.stopping = False
         for device in Device:
             self._set_availability(device, device not in e.unavailable, "at start-up", out)

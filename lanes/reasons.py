@@ -41,6 +41,7 @@ CATALOGUE: dict[str, tuple[Severity, str, str]] = {
     "TRIP_LOOKUP_UNANSWERED": (_R, "Trip look-up not answered", "行程查詢沒有回應"),
     "TRIP_NOT_CROSSABLE": (_R, "Trip is not open for crossing", "行程並非可過境狀態"),
     "TRIP_ALREADY_USED": (_R, "Trip already used at this lane", "行程已在本行車線使用"),
+    "TRIP_WRONG_VEHICLE": (_R, "Trip is for another vehicle", "行程屬於另一車輛"),
     "TRIP_WRONG_CONTROL_POINT": (_R, "Trip is for another control point", "行程屬於另一管制站"),
     "TRIP_WRONG_DIRECTION": (_R, "Trip is for the other direction", "行程方向不符"),
     "SLOT_EARLY": (_R, "Far earlier than the time slot", "遠早於指定時段"),

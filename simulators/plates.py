@@ -180,10 +180,10 @@ def render_plate(
         raise PlateRenderError(f"colour: must be 'yellow' or 'white', got {colour!r}")
     bg = _YELLOW if colour == "yellow" else _WHITE
     if rows == 1:
-        width = int(round(height * 520 / 110))
+        width = round(height * 520 / 110)
         lines = [_spaced_single_row(mark)]
     else:
-        width = int(round(height * 1.55))
+        width = round(height * 1.55)
         compact = mark.replace(" ", "")
         split = next((i for i, c in enumerate(compact) if c.isdigit()), len(compact))
         if split in (0, len(compact)):
@@ -224,14 +224,14 @@ def _render_line(line: str, font: str, cap_height: int, max_width: int) -> Image
     size = 200
     face = _font(font, size)
     cap_top = face.getbbox("H", anchor="ls")[1]  # negative: above the baseline
-    gap = int(-cap_top * 0.14)
-    space = int(-cap_top * 0.55)
+    gap = round(-cap_top * 0.14)
+    space = round(-cap_top * 0.55)
     extents = [face.getbbox(c, anchor="ls") if c != " " else None for c in line]
-    total = sum(space if e is None else (e[2] - e[0]) + gap for e in extents)
+    total = round(sum(space if e is None else (e[2] - e[0]) + gap for e in extents))
     descent = max((e[3] for e in extents if e is not None), default=0)
-    mask = Image.new("L", (max(1, total), max(1, descent - cap_top + 1)), 0)
+    mask = Image.new("L", (max(1, total), max(1, round(descent - cap_top + 1))), 0)
     draw = ImageDraw.Draw(mask)
-    x = 0
+    x = 0.0
     for char, ext in zip(line, extents, strict=True):
         if ext is None:
             x += space
@@ -281,8 +281,8 @@ def render_sample(
         plate_w = rng.uniform(190, 300)
         tilt, skew = 4.0, 0.05
     corners = _place(rng, flat.shape[1], flat.shape[0], plate_w, tilt, skew, width, height)
-    src = np.float32([[0, 0], [flat.shape[1] - 1, 0], [flat.shape[1] - 1, flat.shape[0] - 1],
-                      [0, flat.shape[0] - 1]])
+    src = np.array([[0, 0], [flat.shape[1] - 1, 0], [flat.shape[1] - 1, flat.shape[0] - 1],
+                      [0, flat.shape[0] - 1]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, corners)
     warped = cv2.warpPerspective(flat, matrix, (width, height), flags=cv2.INTER_AREA)
     mask = cv2.warpPerspective(np.full(flat.shape[:2], 255, np.uint8), matrix, (width, height))
@@ -408,16 +408,16 @@ def _place(
     margin = 12
     cx = rng.uniform(plate_w / 2 + margin, width - plate_w / 2 - margin)
     cy = rng.uniform(height * 0.35, height - plate_h / 2 - margin)
-    half = np.float32([[-plate_w / 2, -plate_h / 2], [plate_w / 2, -plate_h / 2],
-                       [plate_w / 2, plate_h / 2], [-plate_w / 2, plate_h / 2]])
+    half = np.array([[-plate_w / 2, -plate_h / 2], [plate_w / 2, -plate_h / 2],
+                       [plate_w / 2, plate_h / 2], [-plate_w / 2, plate_h / 2]], np.float32)
     # Perspective: one side nearer the camera than the other, a little top/bottom foreshortening.
     side = rng.uniform(-skew, skew)
     half[[1, 2], 1] *= 1 + side
     half[[0, 3], 1] *= 1 - side
-    half[:, 0] *= 1 + rng.uniform(-skew, skew) * np.float32([1, 1, -1, -1]) / 2
+    half[:, 0] *= 1 + rng.uniform(-skew, skew) * np.array([1, 1, -1, -1], np.float32) / 2
     angle = math.radians(rng.uniform(-tilt_deg, tilt_deg))
-    rot = np.float32([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    return np.asarray(half @ rot.T + np.float32([cx, cy]), np.float32)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], np.float32)
+    return np.asarray(half @ rot.T + np.array([cx, cy], np.float32), np.float32)
 
 
 def _shadow(frame: np.ndarray, rng: np.random.Generator, corners: np.ndarray) -> np.ndarray:
@@ -426,13 +426,13 @@ def _shadow(frame: np.ndarray, rng: np.random.Generator, corners: np.ndarray) ->
     xs = corners[:, 0]
     cut = rng.uniform(xs.min() + 0.25 * np.ptp(xs), xs.max() - 0.25 * np.ptp(xs))
     lean = rng.uniform(-0.6, 0.6) * height
-    poly = np.int32([[cut - lean / 2, 0], [width, 0], [width, height], [cut + lean / 2, height]])
+    poly = np.array([[cut - lean / 2, 0], [width, 0], [width, height], [cut + lean / 2, height]], np.int32)
     if rng.random() < 0.5:
-        poly = np.int32([[cut - lean / 2, 0], [0, 0], [0, height], [cut + lean / 2, height]])
+        poly = np.array([[cut - lean / 2, 0], [0, 0], [0, height], [cut + lean / 2, height]], np.int32)
     shade = np.ones((height, width), np.float32)
     cv2.fillPoly(shade, [poly], float(rng.uniform(0.45, 0.7)))
-    shade = cv2.GaussianBlur(shade, (0, 0), 3)
-    return (frame * shade[..., None]).clip(0, 255).astype(np.uint8)
+    soft = cv2.GaussianBlur(shade, (0, 0), 3)
+    return np.asarray((frame * soft[..., None]).clip(0, 255), np.uint8)
 
 
 def _night(frame: np.ndarray, rng: np.random.Generator, plate_mask: np.ndarray) -> np.ndarray:
@@ -468,4 +468,7 @@ def _degrade(
     ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise PlateRenderError("jpeg: OpenCV could not encode the frame")
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise PlateRenderError("jpeg: OpenCV could not decode the frame")
+    return np.asarray(decoded)

@@ -10,11 +10,11 @@ besides methods marked ``public_method``.
 Identity:
 - people and their systems: ``authorization: Bearer rcs_...`` metadata (central.services.tokens);
 - lanes and e-lock gateways: the client certificate of a mutual-TLS connection (only the
-  lane listener requests one). Certificate convention (central/pki.py issues them):
-  subject CN = the lane code (as registered with ``RegisterLane``) or the gateway id;
-  subject OU = ``lane`` or ``elock-gateway``. A certificate without OU is taken as a lane.
-  A lane must also be registered and active; a gateway is trusted because the TLS layer
-  verified its certificate against the client CA.
+  lane listener requests one). The identity is the certificate's URI SAN
+  (``urn:rocars:lane:<CP>:<import|export>:<LANE>`` or ``urn:rocars:elock-gateway:<ID>``,
+  issued by central.pki). A lane must also be registered, active, and registered at the
+  control point and direction its certificate names; a gateway is trusted because the
+  TLS layer verified its certificate against the client CA.
 
 Ownership ("a company sees only its own consignments") is the services' job, on top.
 The handler reads the caller with ``current_principal()``. Service errors raised by a
@@ -23,6 +23,7 @@ handler become gRPC statuses here too (central.api.errors), in one place.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import time
@@ -31,22 +32,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from google.protobuf import descriptor_pool
 
+from central import pki
 from central.api import errors as api_errors
-from central.services import errors
-from central.services import tokens
-from central.services.principal import ELOCK_GATEWAY, LANE, Principal
+from central.services import errors, tokens
+from central.services.principal import ELOCK_GATEWAY, LANE, ROLE_NAMES, Principal
 from central.store import models
 from central.store.db import release_connection
 from proto.rocars.v1 import auth_pb2
+from proto.rocars.v1.common_pb2 import EXPORT, IMPORT
 
 log = logging.getLogger("central.api.access")
 
-PUBLIC_SERVICES = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                             "grpc.reflection.v1.ServerReflection"})
+PUBLIC_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
 
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("rocars_principal", default=None)
 
@@ -79,8 +84,9 @@ def method_policy(full_method: str) -> MethodPolicy | None:
     except KeyError:
         return None
     options = desc.GetOptions()
-    public = bool(options.Extensions[auth_pb2.public_method])
-    roles = frozenset(int(r) for r in options.Extensions[auth_pb2.allowed_roles])
+    extensions: Any = options.Extensions  # the stubs cannot type custom extensions
+    public = bool(extensions[auth_pb2.public_method])
+    roles = frozenset(int(r) for r in extensions[auth_pb2.allowed_roles])
     if not public and not roles:
         return None
     return MethodPolicy(public=public, roles=roles)
@@ -98,36 +104,40 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
 
 
 def certificate_principal(auth_context: dict[str, list[bytes]]) -> Principal | None:
-    """The lane or gateway named by a verified client certificate, or None if the
-    connection carries none."""
+    """The lane or gateway named by the verified client certificate, or None if the
+    connection carries none. The identity is the certificate's ``urn:rocars:...`` URI
+    (central.pki); a lane must also be registered, active, and at the control point and
+    direction its certificate names."""
     pems = auth_context.get("x509_pem_cert")
     if not pems:
         return None
-    cert = x509.load_pem_x509_certificate(pems[0])
-    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    ous = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
-    cn = str(cns[0].value) if cns else ""
-    ou = str(ous[0].value).lower().replace("_", "-") if ous else "lane"
-    if not cn:
-        raise errors.Unauthenticated("client certificate: subject has no CN")
-    if ou == "elock-gateway":
-        return Principal(ELOCK_GATEWAY, 0, cn)
-    if ou != "lane":
-        raise errors.Unauthenticated(f"client certificate: OU {ou!r} is not 'lane' or 'elock-gateway'")
+    try:
+        identity = pki.principal_from_certificate(pems[0])
+    except pki.PkiError as exc:
+        raise errors.Unauthenticated(str(exc)) from exc
+    if identity.kind == "elock_gateway":
+        return Principal(ELOCK_GATEWAY, 0, identity.subject_id)
+    code = identity.subject_id.upper()
     lane = (
         models.Lane.select(models.Lane, models.ControlPoint)
         .join(models.ControlPoint)
-        .where(models.Lane.code == cn)
+        .where(models.Lane.code == code)
         .first()
     )
     if lane is None or not lane.active:
-        raise errors.Unauthenticated(f"client certificate: lane {cn!r} is not registered or not active")
-    return Principal(LANE, lane.id, cn, control_point=lane.control_point.code, direction=lane.direction)
+        raise errors.Unauthenticated(f"client certificate: lane {code!r} is not registered or not active")
+    direction = {"import": IMPORT, "export": EXPORT}.get(identity.direction, 0)
+    if lane.control_point.code != identity.control_point or lane.direction != direction:
+        raise errors.Unauthenticated(
+            f"client certificate: lane {code!r} is registered at {lane.control_point.code} "
+            f"{'import' if lane.direction == IMPORT else 'export'}, not where its certificate says"
+        )
+    return Principal(LANE, lane.id, code, control_point=lane.control_point.code, direction=lane.direction)
 
 
 def authenticate(context: grpc.ServicerContext) -> Principal | None:
     """Certificate first (a machine), then bearer token; None if the call has neither."""
-    principal = certificate_principal(context.auth_context())
+    principal = certificate_principal(context.auth_context())  # type: ignore[arg-type]
     token = _bearer(context.invocation_metadata())  # type: ignore[arg-type]
     if principal is not None:
         return principal
@@ -145,7 +155,7 @@ def _check(policy: MethodPolicy | None, context: grpc.ServicerContext, method: s
     if principal is None:
         raise errors.Unauthenticated("authorization: missing bearer token or client certificate")
     if principal.role not in policy.roles:
-        raise errors.PermissionDenied(f"{method}: not allowed for role {principal.role}")
+        raise errors.PermissionDenied(f"{method}: not allowed for role {ROLE_NAMES.get(principal.role, principal.role)}")
     return principal
 
 
@@ -161,7 +171,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return self._policies[method]
 
     def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
@@ -228,7 +239,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     @staticmethod
     def _wrap_stream(
-        behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]], method: str, policy: MethodPolicy | None
+        behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        method: str,
+        policy: MethodPolicy | None,
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
@@ -253,10 +266,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 api_errors.abort_internal(context, exc, method)
             finally:
                 if token is not None:
-                    try:
+                    # ValueError: the generator was closed from another context.
+                    with contextlib.suppress(ValueError):
                         _current.reset(token)
-                    except ValueError:  # generator closed from another context
-                        pass
                 release_connection()
                 _log_call(method, principal, outcome, started)
 

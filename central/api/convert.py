@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -12,6 +13,12 @@ MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+def enum(value: int) -> Any:
+    """A stored enum number for a protobuf enum field (the generated stubs type those
+    fields as the enum class; the wire and the runtime take the number)."""
+    return value
+
+
 def ts(when: datetime | None) -> timestamp_pb2.Timestamp | None:
     """Store or aware datetime -> Timestamp (None stays unset)."""
     aware = from_db(when)
@@ -19,6 +26,13 @@ def ts(when: datetime | None) -> timestamp_pb2.Timestamp | None:
         return None
     out = timestamp_pb2.Timestamp()
     out.FromDatetime(aware)
+    return out
+
+
+def ts_of(when: datetime) -> timestamp_pb2.Timestamp:
+    """Aware datetime -> Timestamp (never unset)."""
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(when.astimezone(UTC))
     return out
 
 

@@ -13,7 +13,9 @@ class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServicer):
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
-    def Echo(self, request: diagnostics_pb2.EchoRequest, context: grpc.ServicerContext) -> diagnostics_pb2.EchoReply:
+    def Echo(
+        self, request: diagnostics_pb2.EchoRequest, context: grpc.ServicerContext
+    ) -> diagnostics_pb2.EchoReply:
         if len(request.message) > 1024:
             raise ValidationError([FieldViolation("message", "must be at most 1024 characters")])
         now_ms = int(self.ctx.clock.now().timestamp() * 1000)

@@ -29,7 +29,9 @@ _CODES: tuple[tuple[type[svc.ServiceError], grpc.StatusCode, int], ...] = (
 )
 
 
-def bad_request_status(violations: Iterable[svc.FieldViolation], message: str | None = None) -> status_pb2.Status:
+def bad_request_status(
+    violations: Iterable[svc.FieldViolation], message: str | None = None
+) -> status_pb2.Status:
     items = list(violations)
     detail = error_details_pb2.BadRequest(
         field_violations=[

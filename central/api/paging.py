@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import peewee
-
 from central.services.errors import FieldViolation, ValidationError
 from proto.rocars.v1 import common_pb2
 
@@ -26,13 +24,14 @@ def _decode(token: str) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         if not raw.startswith(_PREFIX):
             raise ValueError("prefix")
-        return int(raw[len(_PREFIX):])
+        return int(raw[len(_PREFIX) :])
     except ValueError as exc:
-        raise ValidationError([FieldViolation("page.page_token", "is not a token this service issued")]) from exc
+        raise ValidationError(
+            [FieldViolation("page.page_token", "is not a token this service issued")]
+        ) from exc
 
 
-def page_of(query: peewee.ModelSelect, id_field: Any, page: common_pb2.PageRequest, max_size: int
-            ) -> tuple[list[Any], str]:
+def page_of(query: Any, id_field: Any, page: common_pb2.PageRequest, max_size: int) -> tuple[list[Any], str]:
     size = page.page_size or DEFAULT_PAGE
     if not 1 <= size <= max_size:
         raise ValidationError([FieldViolation("page.page_size", f"must be between 1 and {max_size}")])
@@ -43,4 +42,4 @@ def page_of(query: peewee.ModelSelect, id_field: Any, page: common_pb2.PageReque
     rows = list(query.order_by(id_field).limit(size + 1))
     more = len(rows) > size
     rows = rows[:size]
-    return rows, (_encode(rows[-1].id) if more else "")
+    return rows, (_encode(int(rows[-1].id)) if more else "")

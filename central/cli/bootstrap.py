@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--database", required=True, help="sqlite:///path or postgresql://...")
     p.add_argument("--badge", required=True, help="the officer's badge number")
     p.add_argument("--name", required=True, help="the officer's name")
-    p.add_argument("--no-control-points", action="store_true",
-                   help="do not create Hong Kong's cargo control points")
+    p.add_argument(
+        "--no-control-points", action="store_true", help="do not create Hong Kong's cargo control points"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
@@ -26,16 +27,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     db = init_database(args.database)
     try:
-        officer, token, created = bootstrap(args.badge, args.name, SystemClock().now(),
-                                            seed_control_points=not args.no_control_points)
+        officer, token, created = bootstrap(
+            args.badge, args.name, SystemClock().now(), seed_control_points=not args.no_control_points
+        )
     except errors.ServiceError as exc:
         print(f"rocars bootstrap: {exc}", file=sys.stderr)
         return 1
     finally:
         db.close()
     if args.json:
-        print(json.dumps({"officer_id": officer.id, "badge_number": officer.badge_number,
-                          "api_token": token, "control_points_created": created}))
+        print(
+            json.dumps(
+                {
+                    "officer_id": officer.id,
+                    "badge_number": officer.badge_number,
+                    "api_token": token,
+                    "control_points_created": created,
+                }
+            )
+        )
     else:
         print(f"Officer {officer.name} (badge {officer.badge_number}) created.")
         if created:

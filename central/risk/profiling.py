@@ -397,7 +397,7 @@ def rescore_open(*, batch: int = 500, force: bool = False) -> RescoreResult:
     rt = runtime()
     version = rulestore.current_version()
     engine = rt.compiled(version)
-    stats = rt.stats(refresh=True)
+    stats = rt.stats(refresh=force)  # cached up to stats_max_age_s; a forced re-score refreshes
     pre = Preloaded.load()
     head_before = changes.head()
     n_c = n_t = 0

@@ -1,9 +1,26 @@
 """Rules as data: the validated, JSON-round-trippable definition of every rule kind.
 
-A rule is a dict an officer writes (CLI ``--json`` or the gRPC ``Rule.definition`` field);
-``RuleSpec.from_dict`` validates it completely before anything is stored, naming the field
-and the constraint broken, so a bad rule never reaches the engine and never replaces a
-good one.
+A rule is a JSON object an officer writes (``rocars officer rules put FILE``, or
+``ChangeRules.put_json``); ``RuleSpec.from_dict`` validates it completely before anything is
+stored, naming the field and the constraint broken, so a bad rule never reaches the engine
+and never replaces a good one. Common fields: ``id``, ``kind``, ``owner`` (required),
+``points`` (-1000..1000), ``verdict`` (a floor: inspect | hold), ``valid_from``/``valid_to``
+(ISO 8601 with offset, judged against the expected crossing time), ``enabled``,
+``description``, ``params`` by kind:
+
+==============  ==============================================================================
+keyword         keywords: [words or phrases up to 5 words], fields: [text fields] (whole words)
+pattern         pattern: regex (no nested quantifiers, must not match ""), fields
+watchlist       field: consignor | consignee | company | vehicle | driver, entries: [...]
+table           field: hs_code (longest prefix, 2-10 digits) | commodity, entries: {key: points}
+anomaly         metric: declared_value | gross_weight_kg | value_per_kg, group: commodity |
+                shipper, z (log-scale deviations), min_samples
+new_shipper     max_seen: fires while the company has filed fewer consignments than this
+route           control_points, directions, transshipment (any combination)
+late_amendment  within_minutes: amended this close to the expected crossing
+random          rates: {control point: 0..1}, default_rate, salt (keyed-hash draw per trip)
+history         subject: company | driver, weight, baseline, min_inspections, prior
+==============  ==============================================================================
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the old set stays in force untouched.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,8 +57,8 @@ def load(version: int) -> RuleSet:
 class RuleChange:
     """One atomic edit of the rule set."""
 
-    put: list[Mapping[str, Any]] = field(default_factory=list)  # new or replaced rules (dicts)
-    retire: list[str] = field(default_factory=list)  # rule ids to take out of force
+    put: Sequence[Mapping[str, Any]] = field(default_factory=list)  # new or replaced rules (dicts)
+    retire: Sequence[str] = field(default_factory=list)  # rule ids to take out of force
     thresholds: Thresholds | None = None
     comment: str = ""
     expected_version: int = 0  # 0: do not check; else refuse if the set moved on
@@ -177,7 +177,7 @@ LANE_WATCH_FIELDS = ("vehicle", "driver", "company")
 
 
 def _watchlist_changes(
-    base: dict[str, RuleSpec], put: list[RuleSpec], retire: list[str], now: datetime
+    base: dict[str, RuleSpec], put: list[RuleSpec], retire: Sequence[str], now: datetime
 ) -> None:
     for spec in [*put, *(base[r] for r in retire)]:
         if spec.kind != "watchlist" or spec.params["field"] not in LANE_WATCH_FIELDS:

@@ -19,13 +19,21 @@ HK_CONTROL_POINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def bootstrap(badge: str, name: str, now: datetime, *, seed_control_points: bool = True,
-              slot_minutes: int = 15, slot_capacity: int = 60) -> tuple[models.Officer, str, list[str]]:
+def bootstrap(
+    badge: str,
+    name: str,
+    now: datetime,
+    *,
+    seed_control_points: bool = True,
+    slot_minutes: int = 15,
+    slot_capacity: int = 60,
+) -> tuple[models.Officer, str, list[str]]:
     """Create the first officer and return (officer, api token, control points created).
     Refused once any officer exists: later officers are registered through the API."""
     if models.Officer.select().exists():
-        raise errors.FailedPrecondition("bootstrap: an officer already exists; register others with "
-                                        "'rocars registration officer'")
+        raise errors.FailedPrecondition(
+            "bootstrap: an officer already exists; register others with 'rocars registration officer'"
+        )
     officer, token = registration.register_officer(badge, name, now, token_label="bootstrap")
     created: list[str] = []
     if seed_control_points:
@@ -33,6 +41,8 @@ def bootstrap(badge: str, name: str, now: datetime, *, seed_control_points: bool
             if not models.ControlPoint.select().where(models.ControlPoint.code == code).exists():
                 registration.upsert_control_point(
                     registration.ControlPointInput(code, cp_name, slot_minutes, slot_capacity),
-                    slot_minutes, slot_capacity)
+                    slot_minutes,
+                    slot_capacity,
+                )
                 created.append(code)
     return officer, token, created

@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import peewee
 import pyotp
@@ -73,12 +74,18 @@ def verify_code(driver: models.Driver, code: str, now: datetime) -> None:
     for candidate in (step, step - 1, step + 1):
         if pyotp.utils.strings_equal(totp.generate_otp(candidate), code):
             if candidate <= driver.last_totp_step:
-                raise errors.Unauthenticated("security_code: this code was already used; wait for the next one")
-            updated = (models.Driver.update(last_totp_step=candidate)
-                       .where((models.Driver.id == driver.id) & (models.Driver.last_totp_step < candidate))
-                       .execute())
+                raise errors.Unauthenticated(
+                    "security_code: this code was already used; wait for the next one"
+                )
+            updated = (
+                models.Driver.update(last_totp_step=candidate)
+                .where((models.Driver.id == driver.id) & (models.Driver.last_totp_step < candidate))
+                .execute()
+            )
             if updated != 1:  # a concurrent call spent it first
-                raise errors.Unauthenticated("security_code: this code was already used; wait for the next one")
+                raise errors.Unauthenticated(
+                    "security_code: this code was already used; wait for the next one"
+                )
             return
     raise errors.Unauthenticated("security_code: wrong or expired code")
 
@@ -96,28 +103,44 @@ def book_slot(cp: models.ControlPoint, direction: int, wanted: datetime) -> date
     S = models.SlotBooking
     for _ in range(MAX_SLOT_SEARCH):
         key = to_db(start)
-        S.insert(control_point=cp.id, direction=direction, slot_start=key, booked=0).on_conflict_ignore().execute()
-        got = (S.update(booked=S.booked + 1)
-               .where((S.control_point == cp.id) & (S.direction == direction) & (S.slot_start == key)
-                      & (S.booked < cp.slot_capacity))
-               .execute())
+        S.insert(
+            control_point=cp.id, direction=direction, slot_start=key, booked=0
+        ).on_conflict_ignore().execute()
+        got = (
+            S.update(booked=S.booked + 1)
+            .where(
+                (S.control_point == cp.id)
+                & (S.direction == direction)
+                & (S.slot_start == key)
+                & (S.booked < cp.slot_capacity)
+            )
+            .execute()
+        )
         if got == 1:
             return start
         start += step
-    raise errors.ResourceExhausted(f"control_point: no free crossing slot at {cp.code} within "
-                                   f"{MAX_SLOT_SEARCH} slots of the wanted time")
+    raise errors.ResourceExhausted(
+        f"control_point: no free crossing slot at {cp.code} within {MAX_SLOT_SEARCH} slots of the wanted time"
+    )
 
 
 def release_slot(trip: models.Trip) -> None:
     S = models.SlotBooking
-    (S.update(booked=S.booked - 1)
-     .where((S.control_point == trip.control_point_id) & (S.direction == trip.direction)
-            & (S.slot_start == trip.slot_start) & (S.booked > 0))
-     .execute())
+    (
+        S.update(booked=S.booked - 1)
+        .where(
+            (S.control_point == trip.control_point_id)
+            & (S.direction == trip.direction)
+            & (S.slot_start == trip.slot_start)
+            & (S.booked > 0)
+        )
+        .execute()
+    )
 
 
-def _check_request(v: Violations, req: TripRequest, now: datetime, rules: BundlingRules
-                   ) -> tuple[models.Vehicle | None, models.ControlPoint | None, list[str]]:
+def _check_request(
+    v: Violations, req: TripRequest, now: datetime, rules: BundlingRules
+) -> tuple[models.Vehicle | None, models.ControlPoint | None, list[str]]:
     from central.services.registration import control_point_by_code
 
     mark = validate.registration_mark(v, "vehicle_registration_mark", req.vehicle_registration_mark)
@@ -132,8 +155,11 @@ def _check_request(v: Violations, req: TripRequest, now: datetime, rules: Bundli
     if req.expected_arrival is None:
         v.add("expected_arrival", "is required, between 2000 and 2100")
     elif req.expected_arrival < now + rules.min_lead:
-        v.add("expected_arrival", f"must be at least {int(rules.min_lead.total_seconds() // 60)} minutes after "
-                                  f"now ({now.isoformat()}); got {req.expected_arrival.isoformat()}")
+        v.add(
+            "expected_arrival",
+            f"must be at least {int(rules.min_lead.total_seconds() // 60)} minutes after "
+            f"now ({now.isoformat()}); got {req.expected_arrival.isoformat()}",
+        )
     elif req.expected_arrival > now + rules.max_lead:
         v.add("expected_arrival", f"must be at most {rules.max_lead.days} days after now")
     ccrns: list[str] = []
@@ -153,8 +179,9 @@ def _check_request(v: Violations, req: TripRequest, now: datetime, rules: Bundli
     return vehicle, cp, ccrns
 
 
-def _check_consignments(v: Violations, ccrns: list[str], cp: models.ControlPoint, direction: int,
-                        trip_id: int | None) -> list[models.Consignment]:
+def _check_consignments(
+    v: Violations, ccrns: list[str], cp: models.ControlPoint, direction: int, trip_id: int | None
+) -> list[models.Consignment]:
     """Load and check the CCRNs inside the transaction (locked on PostgreSQL). Empty
     entries (already reported as malformed) are skipped."""
     wanted = [c for c in ccrns if c]
@@ -191,8 +218,11 @@ def _check_consignments(v: Violations, ccrns: list[str], cp: models.ControlPoint
 def _attach(trip: models.Trip, rows: list[models.Consignment], now: datetime) -> None:
     ids_ = [r.id for r in rows]
     if ids_:
-        (models.Consignment.update(trip=trip.id, status=common_pb2.BUNDLED, updated_at=to_db(now))
-         .where(models.Consignment.id.in_(ids_)).execute())
+        (
+            models.Consignment.update(trip=trip.id, status=common_pb2.BUNDLED, updated_at=to_db(now))
+            .where(models.Consignment.id.in_(ids_))
+            .execute()
+        )
 
 
 def _detach(trip_id: int, keep: set[int], now: datetime) -> None:
@@ -201,14 +231,22 @@ def _detach(trip_id: int, keep: set[int], now: datetime) -> None:
     for row in query:
         if row.id in keep:
             continue
-        C.update(trip=None, status=common_pb2.AMENDED if row.version > 1 else common_pb2.SUBMITTED,
-                 updated_at=to_db(now)).where(C.id == row.id).execute()
+        C.update(
+            trip=None,
+            status=common_pb2.AMENDED if row.version > 1 else common_pb2.SUBMITTED,
+            updated_at=to_db(now),
+        ).where(C.id == row.id).execute()
 
 
 def _request_hash(req: TripRequest) -> str:
-    body = {"v": req.vehicle_registration_mark, "cp": req.control_point.strip().upper(), "d": req.direction,
-            "t": req.expected_arrival.isoformat() if req.expected_arrival else "", "c": list(req.ccrns),
-            "e": req.empty_truck}
+    body = {
+        "v": req.vehicle_registration_mark,
+        "cp": req.control_point.strip().upper(),
+        "d": req.direction,
+        "t": req.expected_arrival.isoformat() if req.expected_arrival else "",
+        "c": list(req.ccrns),
+        "e": req.empty_truck,
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
@@ -222,8 +260,14 @@ def _replayed(principal: Principal, key: str, digest: str) -> models.Trip | None
     return models.Trip.get(models.Trip.reference == bytes(row.reply).decode())
 
 
-def bundle(principal: Principal, idempotency_key: str, security_code: str, req: TripRequest, now: datetime,
-           rules: BundlingRules) -> models.Trip:
+def bundle(
+    principal: Principal,
+    idempotency_key: str,
+    security_code: str,
+    req: TripRequest,
+    now: datetime,
+    rules: BundlingRules,
+) -> models.Trip:
     driver = _require_driver(principal)
     v = Violations()
     key = validate.idempotency_key(v, "idempotency_key", idempotency_key)
@@ -245,15 +289,28 @@ def bundle(principal: Principal, idempotency_key: str, security_code: str, req: 
                 verify_code(driver, security_code, now)
                 slot = book_slot(cp, req.direction, req.expected_arrival)
                 trip = models.Trip.create(
-                    reference=ids.new_trip_reference(), driver=driver, vehicle=vehicle, control_point=cp,
-                    direction=req.direction, expected_arrival=to_db(req.expected_arrival),
-                    slot_start=to_db(slot), slot_end=to_db(slot + timedelta(minutes=cp.slot_minutes)),
-                    empty=req.empty_truck, status=OPEN, created_at=to_db(now), updated_at=to_db(now),
+                    reference=ids.new_trip_reference(),
+                    driver=driver,
+                    vehicle=vehicle,
+                    control_point=cp,
+                    direction=req.direction,
+                    expected_arrival=to_db(req.expected_arrival),
+                    slot_start=to_db(slot),
+                    slot_end=to_db(slot + timedelta(minutes=cp.slot_minutes)),
+                    empty=req.empty_truck,
+                    status=OPEN,
+                    created_at=to_db(now),
+                    updated_at=to_db(now),
                 )
                 _attach(trip, rows, now)
-                models.IdempotentReply.create(principal=principal.key, method="BundleTrip", key=key,
-                                              request_hash=digest, reply=trip.reference.encode(),
-                                              created_at=to_db(now))
+                models.IdempotentReply.create(
+                    principal=principal.key,
+                    method="BundleTrip",
+                    key=key,
+                    request_hash=digest,
+                    reply=trip.reference.encode(),
+                    created_at=to_db(now),
+                )
                 hooks.trip_changed("trip_bundled", trip, cp.code, now)
             return trip
         except peewee.IntegrityError:
@@ -284,20 +341,35 @@ def _require_open(trip: models.Trip) -> None:
     if trip.status != OPEN:
         raise errors.FailedPrecondition(
             f"trip_reference: trip {trip.reference} is {common_pb2.TripStatus.Name(trip.status)}; "
-            "only a bundled trip that has not crossed can change")
+            "only a bundled trip that has not crossed can change"
+        )
 
 
-def rebundle(principal: Principal, reference: str, security_code: str, vehicle_mark: str,
-             expected_arrival: datetime | None, ccrns: Sequence[str], empty_truck: bool, now: datetime,
-             rules: BundlingRules) -> models.Trip:
+def rebundle(
+    principal: Principal,
+    reference: str,
+    security_code: str,
+    vehicle_mark: str,
+    expected_arrival: datetime | None,
+    ccrns: Sequence[str],
+    empty_truck: bool,
+    now: datetime,
+    rules: BundlingRules,
+) -> models.Trip:
     driver = _require_driver(principal)
     with write_transaction():
         trip = own_trip(principal, reference, for_update=True)
         _require_open(trip)
         cp = models.ControlPoint.get_by_id(trip.control_point_id)
         current_mark = models.Vehicle.get_by_id(trip.vehicle_id).registration_mark
-        req = TripRequest(vehicle_mark or current_mark, cp.code, trip.direction,
-                          expected_arrival or from_db(trip.expected_arrival), ccrns, empty_truck)
+        req = TripRequest(
+            vehicle_mark or current_mark,
+            cp.code,
+            trip.direction,
+            expected_arrival or from_db(trip.expected_arrival),
+            ccrns,
+            empty_truck,
+        )
         v = Violations()
         vehicle, _cp, clean = _check_request(v, req, now, rules)
         if expected_arrival is None:
@@ -361,7 +433,9 @@ def consignment_left_trip(trip_id: int, now: datetime) -> None:
     hooks.trip_changed("trip_changed", trip, models.ControlPoint.get_by_id(trip.control_point_id).code, now)
 
 
-def availability(cp_code: str, direction: int, start: datetime, count: int) -> list[tuple[datetime, int, int]]:
+def availability(
+    cp_code: str, direction: int, start: datetime, count: int
+) -> list[tuple[datetime, int, int]]:
     from central.services.registration import control_point_by_code
 
     v = Violations()
@@ -378,16 +452,25 @@ def availability(cp_code: str, direction: int, start: datetime, count: int) -> l
     S = models.SlotBooking
     booked = {
         from_db(row.slot_start): row.booked
-        for row in S.select().where((S.control_point == cp.id) & (S.direction == direction)
-                                    & (S.slot_start.between(to_db(starts[0]), to_db(starts[-1]))))
+        for row in S.select().where(
+            (S.control_point == cp.id)
+            & (S.direction == direction)
+            & (S.slot_start.between(to_db(starts[0]), to_db(starts[-1])))
+        )
     }
     return [(s, cp.slot_capacity, booked.get(s, 0)) for s in starts]
 
 
-def list_query(principal: Principal, statuses: list[int], control_point: str) -> peewee.ModelSelect:
+def list_query(principal: Principal, statuses: list[int], control_point: str) -> Any:
     T = models.Trip
-    query = T.select(T, models.Driver, models.Vehicle, models.ControlPoint).join(
-        models.Driver).switch(T).join(models.Vehicle).switch(T).join(models.ControlPoint)
+    query = (
+        T.select(T, models.Driver, models.Vehicle, models.ControlPoint)
+        .join(models.Driver)
+        .switch(T)
+        .join(models.Vehicle)
+        .switch(T)
+        .join(models.ControlPoint)
+    )
     if not principal.is_officer():
         query = query.where(T.driver == principal.account_id)
     if statuses:

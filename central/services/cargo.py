@@ -88,7 +88,8 @@ class CleanCargo:
         out = asdict(self)
         out["expected_at"] = self.expected_at.isoformat()
         for key in ("gross_weight_kg", "declared_value"):
-            out[key] = None if out[key] is None else str(out[key])
+            # Normalised, so "1250.5" and "1250.500" are the same content.
+            out[key] = None if out[key] is None else format(out[key].normalize(), "f")
         return out
 
 
@@ -106,8 +107,12 @@ def clean_cargo(v: Violations, data: CargoInput, prefix: str = "cargo.") -> Clea
     expected = data.expected_at
     if expected is None:
         v.add(f"{p}expected_at", "is required (expected arrival or departure time), between 2000 and 2100")
-    weight = validate.decimal(v, f"{p}gross_weight_kg", data.gross_weight_kg, places=3, max_digits=12, positive=True)
-    value = validate.decimal(v, f"{p}declared_value", data.declared_value, places=2, max_digits=16, positive=False)
+    weight = validate.decimal(
+        v, f"{p}gross_weight_kg", data.gross_weight_kg, places=3, max_digits=12, positive=True
+    )
+    value = validate.decimal(
+        v, f"{p}declared_value", data.declared_value, places=2, max_digits=16, positive=False
+    )
     currency = validate.currency(v, f"{p}currency", data.currency)
     if value is not None and not currency:
         v.add(f"{p}currency", "is required with declared_value")
@@ -125,8 +130,9 @@ def clean_cargo(v: Violations, data: CargoInput, prefix: str = "cargo.") -> Clea
     return CleanCargo(
         packages_count=count,
         package_description=validate.text(v, f"{p}package_description", data.package_description, 200),
-        article_description=validate.text(v, f"{p}article_description", data.article_description, 2000,
-                                           multiline=True),
+        article_description=validate.text(
+            v, f"{p}article_description", data.article_description, 2000, multiline=True
+        ),
         consignor_name=validate.text(v, f"{p}consignor_name", data.consignor_name, 200),
         consignor_address=validate.text(v, f"{p}consignor_address", data.consignor_address, 300),
         consignee_name=validate.text(v, f"{p}consignee_name", data.consignee_name, 200),
@@ -147,11 +153,16 @@ def clean_cargo(v: Violations, data: CargoInput, prefix: str = "cargo.") -> Clea
 def check_window(v: Violations, field_name: str, when: datetime, now: datetime, window: Window) -> None:
     if when < now + window.min_lead:
         minutes = int(window.min_lead.total_seconds() // 60)
-        v.add(field_name, f"must be at least {minutes} minutes after now ({now.isoformat()}); "
-                          f"got {when.isoformat()}")
+        v.add(
+            field_name,
+            f"must be at least {minutes} minutes after now ({now.isoformat()}); got {when.isoformat()}",
+        )
     elif when > now + window.max_lead:
-        v.add(field_name, f"must be at most {window.max_lead.days} days after now ({now.isoformat()}); "
-                          f"got {when.isoformat()}")
+        v.add(
+            field_name,
+            f"must be at most {window.max_lead.days} days after now ({now.isoformat()}); "
+            f"got {when.isoformat()}",
+        )
 
 
 def _direction(v: Violations, field_name: str, value: int) -> int:
@@ -170,8 +181,15 @@ def _require_company(principal: Principal) -> None:
         raise errors.PermissionDenied("only a company files cargo information")
 
 
-def submit(principal: Principal, idempotency_key: str, direction: int, control_point: str, data: CargoInput,
-           now: datetime, window: Window) -> models.Consignment:
+def submit(
+    principal: Principal,
+    idempotency_key: str,
+    direction: int,
+    control_point: str,
+    data: CargoInput,
+    now: datetime,
+    window: Window,
+) -> models.Consignment:
     _require_company(principal)
     from central.services.registration import control_point_by_code
 
@@ -195,9 +213,17 @@ def submit(principal: Principal, idempotency_key: str, direction: int, control_p
         try:
             with write_transaction():
                 consignment = models.Consignment.create(
-                    ccrn=ccrn, company=principal.account_id, idempotency_key=key, request_hash=digest,
-                    direction=direction, control_point=cp, status=SUBMITTED, version=1,
-                    created_at=to_db(now), updated_at=to_db(now), **cargo.columns(),
+                    ccrn=ccrn,
+                    company=principal.account_id,
+                    idempotency_key=key,
+                    request_hash=digest,
+                    direction=direction,
+                    control_point=cp,
+                    status=SUBMITTED,
+                    version=1,
+                    created_at=to_db(now),
+                    updated_at=to_db(now),
+                    **cargo.columns(),
                 )
                 _add_version(consignment, 1, "submitted", cargo, cp.code, direction, "", now)
                 hooks.consignment_changed(consignment)
@@ -213,40 +239,62 @@ def submit(principal: Principal, idempotency_key: str, direction: int, control_p
 
 def _by_key(company_id: int, key: str) -> models.Consignment | None:
     return models.Consignment.get_or_none(
-        (models.Consignment.company == company_id) & (models.Consignment.idempotency_key == key))
+        (models.Consignment.company == company_id) & (models.Consignment.idempotency_key == key)
+    )
 
 
 def _replay(existing: models.Consignment, digest: str) -> models.Consignment:
     if existing.request_hash != digest:
         raise errors.AlreadyExists(
             f"idempotency_key: already used for consignment {existing.ccrn} with different content; "
-            "use a new key for a new consignment")
+            "use a new key for a new consignment"
+        )
     return existing
 
 
-def _add_version(consignment: models.Consignment, version: int, action: str, cargo: CleanCargo | None,
-                 cp_code: str, direction: int, reason: str, now: datetime) -> None:
+def _add_version(
+    consignment: models.Consignment,
+    version: int,
+    action: str,
+    cargo: CleanCargo | None,
+    cp_code: str,
+    direction: int,
+    reason: str,
+    now: datetime,
+) -> None:
     data = cargo.as_json() if cargo is not None else snapshot(consignment)
     data["control_point"] = cp_code
     data["direction"] = direction
-    models.ConsignmentVersion.create(consignment=consignment, version=version, action=action,
-                                     data=json.dumps(data, sort_keys=True), reason=reason[:300],
-                                     created_at=to_db(now))
+    models.ConsignmentVersion.create(
+        consignment=consignment,
+        version=version,
+        action=action,
+        data=json.dumps(data, sort_keys=True),
+        reason=reason[:300],
+        created_at=to_db(now),
+    )
 
 
 def snapshot(c: models.Consignment) -> dict[str, Any]:
     """The cargo items of a row, in the JSON form versions keep."""
     return {
-        "packages_count": c.packages_count, "package_description": c.package_description,
-        "article_description": c.article_description, "consignor_name": c.consignor_name,
-        "consignor_address": c.consignor_address, "consignee_name": c.consignee_name,
-        "consignee_address": c.consignee_address, "expected_at": from_db(c.expected_at).isoformat(),  # type: ignore[union-attr]
+        "packages_count": c.packages_count,
+        "package_description": c.package_description,
+        "article_description": c.article_description,
+        "consignor_name": c.consignor_name,
+        "consignor_address": c.consignor_address,
+        "consignee_name": c.consignee_name,
+        "consignee_address": c.consignee_address,
+        "expected_at": from_db(c.expected_at).isoformat(),  # type: ignore[union-attr]
         "gross_weight_kg": None if c.gross_weight_kg is None else str(c.gross_weight_kg),
         "declared_value": None if c.declared_value is None else str(c.declared_value),
-        "currency": c.currency, "hs_code": c.hs_code,
+        "currency": c.currency,
+        "hs_code": c.hs_code,
         "container_numbers": [x for x in c.container_numbers.split(",") if x],
         "seal_numbers": [x for x in c.seal_numbers.split(",") if x],
-        "transshipment": bool(c.transshipment), "elock_id": c.elock_id, "transshipment_route": c.transshipment_route,
+        "transshipment": bool(c.transshipment),
+        "elock_id": c.elock_id,
+        "transshipment_route": c.transshipment_route,
     }
 
 
@@ -277,8 +325,17 @@ def _lock_clause() -> bool:
     return is_postgres()
 
 
-def amend(principal: Principal, ccrn_text: str, data: CargoInput, expected_version: int, reason: str,
-          control_point: str, direction: int, now: datetime, window: Window) -> models.Consignment:
+def amend(
+    principal: Principal,
+    ccrn_text: str,
+    data: CargoInput,
+    expected_version: int,
+    reason: str,
+    control_point: str,
+    direction: int,
+    now: datetime,
+    window: Window,
+) -> models.Consignment:
     _require_company(principal)
     from central.services.registration import control_point_by_code
 
@@ -294,17 +351,25 @@ def amend(principal: Principal, ccrn_text: str, data: CargoInput, expected_versi
         row = _own(principal, ccrn, for_update=_lock_clause())
         if row.status not in LIVE:
             raise errors.FailedPrecondition(
-                f"ccrn: consignment {ids.format_ccrn(ccrn)} is {common_pb2.ConsignmentStatus.Name(row.status)}"
-                " and can no longer be amended")
+                f"ccrn: consignment {ids.format_ccrn(ccrn)} is {status_name(row.status)}"
+                " and can no longer be amended"
+            )
         if expected_version and expected_version != row.version:
-            raise errors.Conflict(f"expected_version: consignment is at version {row.version}, not "
-                                  f"{expected_version}; re-read it and amend again")
+            raise errors.Conflict(
+                f"expected_version: consignment is at version {row.version}, not "
+                f"{expected_version}; re-read it and amend again"
+            )
         cp = new_cp or models.ControlPoint.get_by_id(row.control_point_id)
         new_direction = direction or row.direction
-        if row.trip_id is not None and row.status == BUNDLED and (
-                cp.id != row.control_point_id or new_direction != row.direction):
-            v.add("control_point" if cp.id != row.control_point_id else "direction",
-                  "cannot change while the consignment is bundled to a trip; the driver must unbundle it first")
+        if (
+            row.trip_id is not None
+            and row.status == BUNDLED
+            and (cp.id != row.control_point_id or new_direction != row.direction)
+        ):
+            v.add(
+                "control_point" if cp.id != row.control_point_id else "direction",
+                "cannot change while the consignment is bundled to a trip; the driver must unbundle it first",
+            )
         if cargo.expected_at != from_db(row.expected_at):
             check_window(v, "cargo.expected_at", cargo.expected_at, now, window)
         v.raise_if_any()
@@ -335,8 +400,9 @@ def cancel(principal: Principal, ccrn_text: str, reason: str, now: datetime) -> 
             return row  # cancelling twice is the same as once (a retried call)
         if row.status not in LIVE:
             raise errors.FailedPrecondition(
-                f"ccrn: consignment {ids.format_ccrn(ccrn)} is {common_pb2.ConsignmentStatus.Name(row.status)}"
-                " and can no longer be cancelled")
+                f"ccrn: consignment {ids.format_ccrn(ccrn)} is {status_name(row.status)}"
+                " and can no longer be cancelled"
+            )
         trip_id = row.trip_id if row.status == BUNDLED else None
         row.version += 1
         row.status = CANCELLED
@@ -353,12 +419,18 @@ def cancel(principal: Principal, ccrn_text: str, reason: str, now: datetime) -> 
     return row
 
 
+def status_name(status: int) -> str:
+    return common_pb2.ConsignmentStatus.Name(status).lower().replace("_", " ")
+
+
 def _touch_trip(row: models.Consignment, now: datetime) -> None:
     if row.status == BUNDLED and row.trip_id is not None:
         trip = models.Trip.get_by_id(row.trip_id)
         trip.updated_at = to_db(now)
         trip.save()
-        hooks.trip_changed("trip_changed", trip, models.ControlPoint.get_by_id(trip.control_point_id).code, now)
+        hooks.trip_changed(
+            "trip_changed", trip, models.ControlPoint.get_by_id(trip.control_point_id).code, now
+        )
 
 
 def get(principal: Principal, ccrn_text: str) -> models.Consignment:
@@ -368,17 +440,28 @@ def get(principal: Principal, ccrn_text: str) -> models.Consignment:
     return _own(principal, ccrn)
 
 
-def versions(principal: Principal, ccrn_text: str) -> tuple[models.Consignment, list[models.ConsignmentVersion]]:
+def versions(
+    principal: Principal, ccrn_text: str
+) -> tuple[models.Consignment, list[models.ConsignmentVersion]]:
     row = get(principal, ccrn_text)
-    rows = list(models.ConsignmentVersion.select().where(models.ConsignmentVersion.consignment == row)
-                .order_by(models.ConsignmentVersion.version))
+    rows = list(
+        models.ConsignmentVersion.select()
+        .where(models.ConsignmentVersion.consignment == row)
+        .order_by(models.ConsignmentVersion.version)
+    )
     return row, rows
 
 
-def list_query(principal: Principal, statuses: list[int], company_id: int, control_point: str) -> peewee.ModelSelect:
+def list_query(principal: Principal, statuses: list[int], company_id: int, control_point: str) -> Any:
     C = models.Consignment
-    query = C.select(C, models.Company, models.ControlPoint, models.Trip).join(
-        models.Company).switch(C).join(models.ControlPoint).switch(C).join(models.Trip, peewee.JOIN.LEFT_OUTER)
+    query = (
+        C.select(C, models.Company, models.ControlPoint, models.Trip)
+        .join(models.Company)
+        .switch(C)
+        .join(models.ControlPoint)
+        .switch(C)
+        .join(models.Trip, peewee.JOIN.LEFT_OUTER)
+    )
     if principal.is_officer():
         if company_id:
             query = query.where(C.company == company_id)

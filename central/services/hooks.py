@@ -33,8 +33,14 @@ def _module(name: str) -> ModuleType | None:
     return _modules[name]
 
 
-def _record(kind: str, control_point: str | None, direction: int | None, entity_id: str,
-            payload: dict[str, Any], now: datetime) -> None:
+def _record(
+    kind: str,
+    control_point: str | None,
+    direction: int | None,
+    entity_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
     changes = _module("central.store.changes")
     if changes is not None:
         changes.record_change(kind, control_point, direction, entity_id, payload, now=now)
@@ -56,8 +62,14 @@ def vehicle_changed(vehicle: models.Vehicle, now: datetime) -> None:
 
 def lane_changed(lane: models.Lane, now: datetime) -> None:
     cp = models.ControlPoint.get_by_id(lane.control_point_id)
-    _record("lane_config", cp.code, lane.direction, lane.code,
-            {"active": bool(lane.active), "description": lane.description}, now)
+    _record(
+        "lane_config",
+        cp.code,
+        lane.direction,
+        lane.code,
+        {"active": bool(lane.active), "description": lane.description},
+        now,
+    )
 
 
 def trip_changed(kind: str, trip: models.Trip, control_point_code: str, now: datetime) -> None:

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 
 from proto.rocars.v1 import common_pb2
 
-OFFICER = common_pb2.OFFICER
-COMPANY = common_pb2.COMPANY
-DRIVER = common_pb2.DRIVER
-LANE = common_pb2.LANE
-ELOCK_GATEWAY = common_pb2.ELOCK_GATEWAY
+OFFICER = int(common_pb2.OFFICER)
+COMPANY = int(common_pb2.COMPANY)
+DRIVER = int(common_pb2.DRIVER)
+LANE = int(common_pb2.LANE)
+ELOCK_GATEWAY = int(common_pb2.ELOCK_GATEWAY)
 
-ROLE_NAMES = {OFFICER: "officer", COMPANY: "company", DRIVER: "driver", LANE: "lane", ELOCK_GATEWAY: "elock_gateway"}
+ROLE_NAMES: dict[int, str] = {
+    OFFICER: "officer",
+    COMPANY: "company",
+    DRIVER: "driver",
+    LANE: "lane",
+    ELOCK_GATEWAY: "elock_gateway",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,19 +30,27 @@ class ControlPointInput:
     slot_capacity: int
 
 
-def upsert_control_point(data: ControlPointInput, default_minutes: int, default_capacity: int) -> models.ControlPoint:
+def upsert_control_point(
+    data: ControlPointInput, default_minutes: int, default_capacity: int
+) -> models.ControlPoint:
     v = Violations()
     code = validate.code(v, "control_point.code", data.code, r"^[A-Z]{2,8}$", CONTROL_POINT_RULE)
     name = validate.text(v, "control_point.name", data.name, 100)
-    minutes = validate.int_range(v, "control_point.slot_minutes", data.slot_minutes or default_minutes, 5, 240)
-    capacity = validate.int_range(v, "control_point.slot_capacity", data.slot_capacity or default_capacity, 1, 10_000)
+    minutes = validate.int_range(
+        v, "control_point.slot_minutes", data.slot_minutes or default_minutes, 5, 240
+    )
+    capacity = validate.int_range(
+        v, "control_point.slot_capacity", data.slot_capacity or default_capacity, 1, 10_000
+    )
     if minutes and 1440 % minutes:
         v.add("control_point.slot_minutes", "must divide a day evenly (e.g. 10, 15, 20, 30, 60)")
     v.raise_if_any()
     with write_transaction():
         cp = models.ControlPoint.get_or_none(models.ControlPoint.code == code)
         if cp is None:
-            cp = models.ControlPoint.create(code=code, name=name, slot_minutes=minutes, slot_capacity=capacity)
+            cp = models.ControlPoint.create(
+                code=code, name=name, slot_minutes=minutes, slot_capacity=capacity
+            )
         else:
             cp.name, cp.slot_minutes, cp.slot_capacity = name, minutes, capacity
             cp.save()
@@ -59,7 +67,9 @@ def control_point_by_code(v: Violations, field: str, value: str) -> models.Contr
     return cp
 
 
-def register_officer(badge: str, name: str, now: datetime, token_label: str = "") -> tuple[models.Officer, str]:
+def register_officer(
+    badge: str, name: str, now: datetime, token_label: str = ""
+) -> tuple[models.Officer, str]:
     v = Violations()
     badge = validate.code(v, "officer.badge_number", badge, r"^[A-Z0-9\-]{1,20}$", BADGE_RULE)
     name = validate.text(v, "officer.name", name, 100)
@@ -88,8 +98,13 @@ def register_company(data: CompanyInput, now: datetime, token_label: str = "") -
     v = Violations()
     if data.kind not in (1, 2, 3):
         v.add("company.kind", "must be SHIPPER, FREIGHT_FORWARDER or AGENT")
-    brn = validate.code(v, "company.brn", data.brn, r"^\d{8}(-\d{3})?$",
-                        "must be an 8-digit business registration number, optionally with -NNN branch")
+    brn = validate.code(
+        v,
+        "company.brn",
+        data.brn,
+        r"^\d{8}(-\d{3})?$",
+        "must be an 8-digit business registration number, optionally with -NNN branch",
+    )
     name = validate.text(v, "company.name", data.name, 200)
     address = validate.text(v, "company.address", data.address, 300)
     contact = validate.text(v, "company.contact_name", data.contact_name, 100)
@@ -99,8 +114,14 @@ def register_company(data: CompanyInput, now: datetime, token_label: str = "") -
     try:
         with write_transaction():
             company = models.Company.create(
-                kind=data.kind, brn=brn, name=name, address=address, contact_name=contact,
-                contact_phone=phone, contact_email=email, created_at=to_db(now),
+                kind=data.kind,
+                brn=brn,
+                name=name,
+                address=address,
+                contact_name=contact,
+                contact_phone=phone,
+                contact_email=email,
+                created_at=to_db(now),
             )
             token = tokens.issue(COMPANY, now, company=company, label=token_label)
     except peewee.IntegrityError as exc:
@@ -117,7 +138,9 @@ class DriverInput:
 
 
 def totp_uri(driver: models.Driver) -> str:
-    return pyotp.TOTP(driver.totp_secret).provisioning_uri(name=driver.document_number, issuer_name=TOTP_ISSUER)
+    return pyotp.TOTP(driver.totp_secret).provisioning_uri(
+        name=driver.document_number, issuer_name=TOTP_ISSUER
+    )
 
 
 def register_driver(data: DriverInput, now: datetime, token_label: str = "") -> tuple[models.Driver, str]:
@@ -132,8 +155,12 @@ def register_driver(data: DriverInput, now: datetime, token_label: str = "") -> 
     try:
         with write_transaction():
             driver = models.Driver.create(
-                document_number=doc, name=name, card_number=card or None, phone=phone,
-                totp_secret=pyotp.random_base32(), created_at=to_db(now),
+                document_number=doc,
+                name=name,
+                card_number=card or None,
+                phone=phone,
+                totp_secret=pyotp.random_base32(),
+                created_at=to_db(now),
             )
             token = tokens.issue(DRIVER, now, driver=driver, label=token_label)
             hooks.driver_changed(driver, now)
@@ -182,8 +209,11 @@ def register_vehicle(data: VehicleInput, now: datetime) -> models.Vehicle:
     try:
         with write_transaction():
             vehicle = models.Vehicle.create(
-                registration_mark=mark, mainland_plate=mainland or None, tag_epc=epc or None,
-                owner=owner, created_at=to_db(now),
+                registration_mark=mark,
+                mainland_plate=mainland or None,
+                tag_epc=epc or None,
+                owner=owner,
+                created_at=to_db(now),
             )
             hooks.vehicle_changed(vehicle, now)
     except peewee.IntegrityError as exc:
@@ -230,8 +260,13 @@ def register_lane(data: LaneInput, now: datetime) -> models.Lane:
     v.raise_if_any()
     try:
         with write_transaction():
-            lane = models.Lane.create(code=code, control_point=cp, direction=data.direction,
-                                      description=description, created_at=to_db(now))
+            lane = models.Lane.create(
+                code=code,
+                control_point=cp,
+                direction=data.direction,
+                description=description,
+                created_at=to_db(now),
+            )
             hooks.lane_changed(lane, now)
     except peewee.IntegrityError as exc:
         raise errors.AlreadyExists(f"lane.code: {code} is already registered") from exc
@@ -239,7 +274,10 @@ def register_lane(data: LaneInput, now: datetime) -> models.Lane:
 
 
 _ACCOUNT_MODELS: dict[int, type[models.BaseModel]] = {
-    1: models.Officer, 2: models.Company, 3: models.Driver, 4: models.Lane,
+    1: models.Officer,
+    2: models.Company,
+    3: models.Driver,
+    4: models.Lane,
 }
 _ACCOUNT_ROLES = {1: OFFICER, 2: COMPANY, 3: DRIVER}
 
@@ -247,7 +285,9 @@ _ACCOUNT_ROLES = {1: OFFICER, 2: COMPANY, 3: DRIVER}
 def account(kind: int, account_id: int) -> models.BaseModel:
     model = _ACCOUNT_MODELS.get(kind)
     if model is None:
-        raise errors.ValidationError([errors.FieldViolation("account_kind", "must be OFFICER, COMPANY, DRIVER or LANE")])
+        raise errors.ValidationError(
+            [errors.FieldViolation("account_kind", "must be OFFICER, COMPANY, DRIVER or LANE")]
+        )
     row = model.get_or_none(model.id == account_id)  # type: ignore[attr-defined]
     if row is None:
         raise errors.NotFound(f"account_id: no {model.__name__.lower()} {account_id}")
@@ -256,17 +296,30 @@ def account(kind: int, account_id: int) -> models.BaseModel:
 
 def issue_token(kind: int, account_id: int, label: str, now: datetime) -> str:
     if kind not in _ACCOUNT_ROLES:
-        raise errors.ValidationError([errors.FieldViolation(
-            "account_kind", "must be OFFICER, COMPANY or DRIVER (lanes use certificates)")])
+        raise errors.ValidationError(
+            [
+                errors.FieldViolation(
+                    "account_kind", "must be OFFICER, COMPANY or DRIVER (lanes use certificates)"
+                )
+            ]
+        )
     row = account(kind, account_id)
     with write_transaction():
-        return tokens.issue(_ACCOUNT_ROLES[kind], now, label=label, **{
-            {1: "officer", 2: "company", 3: "driver"}[kind]: row})
+        return tokens.issue(
+            _ACCOUNT_ROLES[kind],
+            now,
+            label=label,
+            officer=row if isinstance(row, models.Officer) else None,
+            company=row if isinstance(row, models.Company) else None,
+            driver=row if isinstance(row, models.Driver) else None,
+        )
 
 
 def revoke_tokens(kind: int, account_id: int, now: datetime) -> int:
     if kind not in _ACCOUNT_ROLES:
-        raise errors.ValidationError([errors.FieldViolation("account_kind", "must be OFFICER, COMPANY or DRIVER")])
+        raise errors.ValidationError(
+            [errors.FieldViolation("account_kind", "must be OFFICER, COMPANY or DRIVER")]
+        )
     account(kind, account_id)
     with write_transaction():
         return tokens.revoke_all(_ACCOUNT_ROLES[kind], account_id, now)

@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 from datetime import datetime
+from typing import Any
 
 from central.services import errors
 from central.services.principal import COMPANY, DRIVER, OFFICER, Principal
@@ -41,7 +42,7 @@ def issue(
 ) -> str:
     """Create a token for one account (inside the caller's transaction); returns the
     clear token, which is never stored."""
-    accounts = {OFFICER: officer, COMPANY: company, DRIVER: driver}
+    accounts: dict[int, models.BaseModel | None] = {OFFICER: officer, COMPANY: company, DRIVER: driver}
     if role not in accounts or accounts[role] is None:
         raise ValueError(f"token role {role} needs its account")
     token = new_token()
@@ -58,9 +59,11 @@ def issue(
 
 
 def revoke_all(role: int, account_id: int, now: datetime) -> int:
-    field = {OFFICER: models.ApiToken.officer, COMPANY: models.ApiToken.company, DRIVER: models.ApiToken.driver}[
-        role
-    ]
+    field: Any = {
+        OFFICER: models.ApiToken.officer,
+        COMPANY: models.ApiToken.company,
+        DRIVER: models.ApiToken.driver,
+    }[role]
     count = (
         models.ApiToken.update(revoked_at=to_db(now))
         .where((field == account_id) & models.ApiToken.revoked_at.is_null())

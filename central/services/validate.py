@@ -33,7 +33,9 @@ def _has_control(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in "\t" for ch in value)
 
 
-def text(v: Violations, field: str, value: str, max_len: int, *, required: bool = True, multiline: bool = False) -> str:
+def text(
+    v: Violations, field: str, value: str, max_len: int, *, required: bool = True, multiline: bool = False
+) -> str:
     value = _clean(value)
     if required and not value:
         v.add(field, "is required")
@@ -71,7 +73,10 @@ def document_number(v: Violations, field: str, value: str) -> str:
             v.add(field, "HKID check digit does not match")
         doc = doc.replace("(", "").replace(")", "")
     elif not _PERMIT.match(doc):
-        v.add(field, "must be a Hong Kong identity card number (e.g. A123456(3)) or a Mainland travel permit number")
+        v.add(
+            field,
+            "must be a Hong Kong identity card number (e.g. A123456(3)) or a Mainland travel permit number",
+        )
     return doc
 
 
@@ -86,9 +91,15 @@ def registration_mark(v: Violations, field: str, value: str) -> str:
         v.add(field, "is required")
     elif _STANDARD_PLATE.match(mark):
         pass
+    elif re.match(r"^[A-Z]{2}\d+$", mark):
+        # The two-letters-and-a-number shape is reserved for traditional marks.
+        v.add(field, "a traditional mark is two letters (no I, O, Q) and a number 1-9999 without leading zeros")
     elif len(raw) > 8 or not _PERSONAL_PLATE.match(raw) or mark.isdigit():
-        v.add(field, "must be a Hong Kong registration mark: two letters (no I, O, Q) and 1-9999, "
-                     "or a personalised mark of up to 8 letters, digits and single spaces")
+        v.add(
+            field,
+            "must be a Hong Kong registration mark: two letters (no I, O, Q) and 1-9999, "
+            "or a personalised mark of up to 8 letters, digits and single spaces",
+        )
     return mark
 
 
@@ -126,14 +137,19 @@ def container_numbers(v: Violations, field: str, values: list[str]) -> list[str]
     for i, raw in enumerate(values):
         number = re.sub(r"[\s\-]", "", raw).upper()
         if not iso6346_valid(number):
-            v.add(f"{field}[{i}]", "must be an ISO 6346 container number with a valid check digit (e.g. CSQU3054383)")
+            v.add(
+                f"{field}[{i}]",
+                "must be an ISO 6346 container number with a valid check digit (e.g. CSQU3054383)",
+            )
         elif number in out:
             v.add(f"{field}[{i}]", "is listed twice")
         out.append(number)
     return out
 
 
-def short_codes(v: Violations, field: str, values: list[str], max_items: int = 100, max_len: int = 32) -> list[str]:
+def short_codes(
+    v: Violations, field: str, values: list[str], max_items: int = 100, max_len: int = 32
+) -> list[str]:
     out: list[str] = []
     if len(values) > max_items:
         v.add(field, f"at most {max_items} items")
@@ -146,7 +162,9 @@ def short_codes(v: Violations, field: str, values: list[str], max_items: int = 1
     return out
 
 
-def decimal(v: Violations, field: str, value: str, *, places: int, max_digits: int, positive: bool) -> Decimal | None:
+def decimal(
+    v: Violations, field: str, value: str, *, places: int, max_digits: int, positive: bool
+) -> Decimal | None:
     text_value = value.strip().replace(",", "")
     if not text_value:
         return None

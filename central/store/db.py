@@ -13,6 +13,7 @@ transaction (row locks and the change log's own lock do the rest).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database_proxy = peewee.DatabaseProxy()
+_SQLITE_WRITER = threading.Lock()
 
 
 class DatabaseUrlError(ValueError):
@@ -55,9 +57,15 @@ def open_database(url: str) -> peewee.Database:
         }
         name = unquote(parsed.path.lstrip("/")) or "postgres"
         return PooledPostgresqlDatabase(
-            name, max_connections=pool_size, stale_timeout=300, timeout=10, **{k: v for k, v in kwargs.items() if v is not None}
+            name,
+            max_connections=pool_size,
+            stale_timeout=300,
+            timeout=10,
+            **{k: v for k, v in kwargs.items() if v is not None},
         )
-    raise DatabaseUrlError(f"database: unsupported URL scheme {parsed.scheme!r} (use sqlite:// or postgresql://)")
+    raise DatabaseUrlError(
+        f"database: unsupported URL scheme {parsed.scheme!r} (use sqlite:// or postgresql://)"
+    )
 
 
 def _sqlite(path: str) -> peewee.SqliteDatabase:
@@ -122,7 +130,11 @@ def write_transaction() -> Iterator[None]:
     if db is None:
         raise RuntimeError("database not initialised: call central.store.schema.init_database first")
     if is_sqlite(db) and not db.in_transaction():
-        with db.atomic("IMMEDIATE"):
+        # SQLite has one writer at a time. Queue this process's writers on a Python
+        # lock first: a waiter wakes the moment the lock is free, where SQLite's busy
+        # handler sleeps in steps of up to 100 ms (the tail latency killer). Other
+        # processes on the same file still meet the busy timeout.
+        with _SQLITE_WRITER, db.atomic("IMMEDIATE"):
             yield
     else:
         with db.atomic():

@@ -8,6 +8,8 @@ sync) live in their own modules and join the schema through ``register_models``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee
 
 from central.store.db import database_proxy
@@ -37,6 +39,9 @@ class SchemaVersion(BaseModel):
 class ControlPoint(BaseModel):
     """A land boundary control point, with its crossing-slot configuration."""
 
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+
     code = peewee.CharField(max_length=8, unique=True)  # e.g. "LMC"
     name = peewee.CharField(max_length=100)
     slot_minutes = peewee.IntegerField(default=15)
@@ -44,6 +49,9 @@ class ControlPoint(BaseModel):
 
 
 class Officer(BaseModel):
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+
     badge_number = peewee.CharField(max_length=20, unique=True)
     name = peewee.CharField(max_length=100)
     created_at = peewee.DateTimeField()
@@ -52,6 +60,9 @@ class Officer(BaseModel):
 
 class Company(BaseModel):
     """A shipper, freight forwarder or agent (all may file cargo information)."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
 
     kind = peewee.SmallIntegerField()  # proto rocars.v1.CompanyKind
     brn = peewee.CharField(max_length=16, unique=True)  # business registration number
@@ -65,6 +76,9 @@ class Company(BaseModel):
 
 
 class Driver(BaseModel):
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+
     document_number = peewee.CharField(max_length=20, unique=True)  # identity document
     name = peewee.CharField(max_length=100)
     card_number = peewee.CharField(max_length=32, null=True, unique=True)  # smart identity card
@@ -78,6 +92,10 @@ class Driver(BaseModel):
 
 
 class Vehicle(BaseModel):
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    owner_id: int | None
+
     registration_mark = peewee.CharField(max_length=10, unique=True)  # HK plate, normalised
     mainland_plate = peewee.CharField(max_length=16, null=True)
     tag_epc = peewee.CharField(max_length=24, null=True, unique=True)  # 96-bit EPC, hex
@@ -89,6 +107,10 @@ class Vehicle(BaseModel):
 class Lane(BaseModel):
     """A kiosk lane; it authenticates by a client certificate whose CN is ``code``."""
 
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    control_point_id: int
+
     code = peewee.CharField(max_length=32, unique=True)
     control_point = peewee.ForeignKeyField(ControlPoint, backref="lanes")
     direction = peewee.SmallIntegerField()  # proto rocars.v1.Direction
@@ -99,6 +121,12 @@ class Lane(BaseModel):
 
 class ApiToken(BaseModel):
     """Bearer tokens, stored only as SHA-256 of the token (tokens are 256-bit random)."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    officer_id: int | None
+    company_id: int | None
+    driver_id: int | None
 
     token_hash = peewee.CharField(max_length=64, unique=True)
     role = peewee.SmallIntegerField()  # proto rocars.v1.Role
@@ -112,6 +140,12 @@ class ApiToken(BaseModel):
 
 class Trip(BaseModel):
     """A truck's crossing: driver + vehicle + bundled consignments + a time slot."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    driver_id: int
+    vehicle_id: int
+    control_point_id: int
 
     reference = peewee.CharField(max_length=16, unique=True)
     driver = peewee.ForeignKeyField(Driver, backref="trips")
@@ -135,6 +169,10 @@ class SlotBooking(BaseModel):
     """Trucks booked into one slot; incremented with a guarded UPDATE so two bundlings
     racing for the last place cannot both get it."""
 
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    control_point_id: int
+
     control_point = peewee.ForeignKeyField(ControlPoint)
     direction = peewee.SmallIntegerField()
     slot_start = peewee.DateTimeField()
@@ -147,6 +185,12 @@ class SlotBooking(BaseModel):
 class Consignment(BaseModel):
     """Advance cargo information (Cap. 60L Schedule 1) as currently in force; every
     version, the first included, is kept in ConsignmentVersion."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    company_id: int
+    control_point_id: int
+    trip_id: int | None
 
     ccrn = peewee.CharField(max_length=16, unique=True)
     company = peewee.ForeignKeyField(Company, backref="consignments")
@@ -188,6 +232,10 @@ class Consignment(BaseModel):
 class ConsignmentVersion(BaseModel):
     """Every submitted, amended or cancelled state of a consignment, for officers."""
 
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    consignment_id: int
+
     consignment = peewee.ForeignKeyField(Consignment, backref="versions", on_delete="CASCADE")
     version = peewee.IntegerField()
     action = peewee.CharField(max_length=16)  # submitted | amended | cancelled
@@ -202,6 +250,9 @@ class ConsignmentVersion(BaseModel):
 class IdempotentReply(BaseModel):
     """Replies to mutating calls keyed by (account, method, client key), so a retried
     call returns the first reply and does nothing twice."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
 
     principal = peewee.CharField(max_length=64)
     method = peewee.CharField(max_length=64)

@@ -7,7 +7,7 @@ may only ask for its own control point and direction, and its certificate's ROCA
 cannot be re-registered under another lane's name to read its feed.
 
 Configuration: the ``[sync]`` table of the central TOML file (ServerConfig.extra["sync"]) takes the
-fields of :class:`central.sync.feed.FeedConfig` and ``watch_poll_s``.
+fields of :class:`central.sync.feed.FeedConfig`, ``watch_poll_s`` and ``retention_days``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class LaneSyncServicer(sync_pb2_grpc.LaneSyncServicer):
 def add_to_server(server: grpc.Server, ctx: ServerContext) -> None:
     settings: dict[str, Any] = dict(ctx.config.extra.get("sync", {}))
     poll_s = float(settings.pop("watch_poll_s", 0.05))
-    watcher = ChangeWatcher(ctx.database, poll_s=poll_s)
+    retention_s = float(settings.pop("retention_days", 7)) * 86400
+    watcher = ChangeWatcher(ctx.database, poll_s=poll_s, retention_s=retention_s, now=ctx.clock.now)
     watcher.start()
     feed = LaneFeed(ctx.database, ctx.clock, watcher, FeedConfig.from_mapping(settings))
     sync_pb2_grpc.add_LaneSyncServicer_to_server(LaneSyncServicer(ctx, feed), server)

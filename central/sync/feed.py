@@ -52,8 +52,15 @@ class FeedConfig:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> FeedConfig:
-        known = {k: float(v) if k != "batch_limit" else int(v) for k, v in values.items() if hasattr(cls, k)}
-        return cls(**known)  # type: ignore[arg-type]
+        unknown = sorted(k for k in values if not hasattr(cls, k))
+        if unknown:
+            raise ValueError(f"config [sync].{unknown[0]}: unknown setting")
+        known: dict[str, Any] = {}
+        for key, value in values.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"config [sync].{key}: must be a positive number")
+            known[key] = int(value) if key == "batch_limit" else float(value)
+        return cls(**known)
 
 
 def _epoch_s(when: datetime) -> int:

@@ -4,7 +4,8 @@ Streams sleep on a condition instead of each polling the database: a change comm
 through *any* replica (they share the database) wakes every stream of this process
 within one poll interval. Polling ``MAX(id)`` is a single index probe, cheap enough at
 50 ms; it needs nothing from the database beyond SQL, so SQLite and PostgreSQL behave
-the same.
+the same. The same thread prunes the log past its retention (default 7 days) once an
+hour; lanes whose cursor falls below the pruned watermark get a snapshot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import peewee
 
@@ -22,8 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class ChangeWatcher:
-    def __init__(self, db: peewee.Database, poll_s: float = 0.05, max_backoff_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: peewee.Database,
+        poll_s: float = 0.05,
+        max_backoff_s: float = 5.0,
+        retention_s: float = 7 * 86400,
+        prune_every_s: float = 3600.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._db = db
+        self._retention_s = retention_s
+        self._prune_every_s = prune_every_s
+        self._now = now
+        self._next_prune = time.monotonic() + min(60.0, prune_every_s)
         self._poll_s = poll_s
         self._max_backoff_s = max_backoff_s
         self._cond = threading.Condition()
@@ -77,6 +92,12 @@ class ChangeWatcher:
             while not self._stop.is_set():
                 try:
                     self.poll_once()
+                    if time.monotonic() >= self._next_prune:
+                        self._next_prune = time.monotonic() + self._prune_every_s
+                        # Any replica may prune; deleting rows twice is harmless.
+                        pruned = changes.prune(self._now() - timedelta(seconds=self._retention_s))
+                        if pruned:
+                            log.info("pruned %d change-log rows older than the retention", pruned)
                     if not self._healthy:
                         log.info("change log readable again")
                         self._healthy = True

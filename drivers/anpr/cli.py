@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # before Tesseract loads: one thread is faster
 
-import cv2  # noqa: E402
+import cv2
 
-from drivers.anpr.reader import DEFAULT_MIN_CONFIDENCE, PlateReader  # noqa: E402
+from drivers.anpr.reader import DEFAULT_MIN_CONFIDENCE, PlateReader
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0.0 <= args.min_confidence <= 1.0:
-        print(f"rocars-anpr: --min-confidence must be within 0..1, got {args.min_confidence}", file=sys.stderr)
+        print(f"rocars-anpr: --min-confidence must be within 0..1, got {args.min_confidence}",
+              file=sys.stderr)
         return 2
     status = 0
     with PlateReader(min_confidence=args.min_confidence, engine=args.engine) as reader:

@@ -3,8 +3,8 @@
 - Standard marks: two letters (never I, O or Q) then a number 1-9999 with no leading
   zero, e.g. ``AB1234``. Cross-boundary vehicles use the same shape with prefixes such
   as ``FU`` and ``FV``.
-- Personalised marks: up to 8 characters (letters without I, O, Q, and digits), shown
-  with single spaces; reported here without spaces.
+- Personalised marks: up to 8 characters (letters without I, O, Q, and digits, at least
+  one letter), shown with single spaces; reported here without spaces.
 
 Only confusions the grammar forces are corrected, and only one per read: a digit where
 a standard mark needs a letter (8->B, 5->S, 2->Z), a letter where it needs a digit
@@ -24,7 +24,9 @@ CROSS_BOUNDARY_PREFIXES = ("FU", "FV")
 MAX_MARK_LENGTH = 8
 
 STANDARD = re.compile(r"^[A-HJ-NPR-Z]{2}[1-9][0-9]{0,3}$")
-PERSONALISED = re.compile(r"^[A-HJ-NPR-Z0-9]{2,8}$")
+# At least one letter: a mark of digits alone is no Hong Kong mark (and is what a read
+# that lost a standard mark's letters looks like).
+PERSONALISED = re.compile(r"^(?=.*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{2,8}$")
 
 _TO_LETTER = {"8": "B", "5": "S", "2": "Z"}
 _TO_DIGIT = {"B": "8", "S": "5", "Z": "2", "O": "0", "I": "1", "Q": "0"}
@@ -83,3 +85,26 @@ def _force_standard(text: str) -> str | None:
     if sum(a != b for a, b in zip(candidate, text, strict=True)) > 1:
         return None
     return candidate
+
+
+# Broader look-alikes under blur, used only to refuse a doubtful read, never to correct one.
+_LOOKALIKE_DIGIT = {"A": "4", "B": "8", "D": "0", "E": "6", "G": "6", "J": "3", "L": "1", "S": "5",
+                    "T": "7", "U": "0", "Z": "2"}
+_LOOKALIKE_LETTER = {digit: letter for letter, digit in _LOOKALIKE_DIGIT.items()} | {"4": "A", "6": "G"}
+
+
+def near_standard(mark: str) -> bool:
+    """Whether a mark that is not standard becomes one by changing a single character into
+    a look-alike (FUA -> FU4, HHE -> HH6): a blurred standard plate read wrong, as likely
+    as the personalised mark it seems to be."""
+    if is_standard(mark):
+        return True
+    for i, char in enumerate(mark):
+        swap = _LOOKALIKE_LETTER.get(char) if i < 2 else _LOOKALIKE_DIGIT.get(char)
+        if swap and is_standard(mark[:i] + swap + mark[i + 1:]):
+            return True
+    return False
+
+
+def looks_like_letter(digit: str) -> bool:
+    return digit in _TO_LETTER or digit in _LOOKALIKE_LETTER

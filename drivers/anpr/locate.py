@@ -47,7 +47,7 @@ def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
-    hue, sat, val = cv2.split(hsv)
+    _, sat, val = cv2.split(hsv)
     masks = {
         "yellow": cv2.inRange(hsv, np.array([14, 130, 60]), np.array([40, 255, 255])),
         "white": ((sat < 60) & (val > 150)).astype(np.uint8) * 255,
@@ -61,10 +61,11 @@ def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
     edges = cv2.Canny(cv2.GaussianBlur(grey, (3, 3), 0), 60, 160)
     closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 3)))
     found.extend(_from_mask(closed, "edges", area_max))
-    board = masks["yellow"] | masks["white-dim"]
+    board = cv2.bitwise_or(masks["yellow"], masks["white-dim"])
     for corners, rows, score in text_candidates(grey, board):
-        side = np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[3] - corners[0])
-        found.append(Candidate(corners, max(side) / max(1.0, min(side)), score, "text", rows))
+        across = float(np.linalg.norm(corners[1] - corners[0]))
+        down = float(np.linalg.norm(corners[3] - corners[0]))
+        found.append(Candidate(corners, max(across, down) / max(1.0, min(across, down)), score, "text", rows))
     found.sort(key=lambda c: c.score, reverse=True)
     kept: list[Candidate] = []
     for cand in found:
@@ -152,8 +153,8 @@ def warp(frame: np.ndarray, cand: Candidate, margin: float = 0.07) -> np.ndarray
     if left > top and not cand.two_row:
         corners = np.roll(corners, -1, axis=0)
     inner = (1 - 2 * margin) / 1.0
-    dst = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]]) * inner + margin
-    dst = dst * np.float32([size[0] - 1, size[1] - 1])
+    dst = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32) * inner + margin
+    dst = dst * np.array([size[0] - 1, size[1] - 1], np.float32)
     matrix = cv2.getPerspectiveTransform(corners, dst)
     grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     return cv2.warpPerspective(grey, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)

@@ -17,8 +17,7 @@ import numpy as np
 
 from drivers.anpr import grammar
 from drivers.anpr.locate import Candidate, find_candidates, warp
-from drivers.anpr.ocr import OcrEngine, open_engine
-from drivers.anpr.ocr import LineRead
+from drivers.anpr.ocr import LineRead, OcrEngine, open_engine
 from drivers.anpr.segment import Segmented, compose, segment
 from drivers.base import DeviceTimeout
 
@@ -146,8 +145,14 @@ class PlateReader:
         elif len(groups) == 1 and len(free_text) == seg.blobs and grammar.check(free_text).kind == "standard":
             # No gap seen (blur can hide it): the reading, not the layout, says standard.
             split = 2
-        if split is not None and len(free_text) == seg.blobs and _unexplained(free_text, free, split):
-            split = None  # a K where a digit must be: not a standard mark, maybe a personalised one
+        if split is not None and len(free_text) == seg.blobs:
+            unexplained = _unexplained(free_text, free, split)
+            if unexplained == "letters":
+                # A digit no letter looks like where a letter must be: a personalised mark
+                # laid out like a standard one, or a misread. No reading can tell which.
+                return None
+            if unexplained == "digits":
+                split = None  # a K where a digit must be: a personalised mark ("ZH NKVP")
         votes: dict[str, list[float]] = {}
         views = seg.views()
         if split is not None:
@@ -158,8 +163,10 @@ class PlateReader:
             for k, view in enumerate(views):
                 if k == 2 and len(votes) == 1 and len(next(iter(votes.values()))) == 3:
                     break  # three readings agree already: the last view cannot change that
-                letters = self.engine.read_line(compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
-                digits = self.engine.read_line(compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
+                letters = self.engine.read_line(
+                    compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
+                digits = self.engine.read_line(
+                    compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
                 mark = letters.text + digits.text
                 if len(mark) == seg.blobs and grammar.is_standard(mark):
                     votes.setdefault(mark, []).append(_score(letters, digits))
@@ -170,6 +177,8 @@ class PlateReader:
             for k, view in enumerate(views):
                 read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
                 mark = grammar.normalise(read.text)
+                if grammar.near_standard(mark):
+                    return None  # a blurred standard mark as likely as a personalised one
                 if len(mark) == seg.blobs and grammar.check(mark).kind == "personalised":
                     votes.setdefault(mark, []).append(_score(read))
         if not votes:
@@ -197,23 +206,25 @@ class PlateReader:
 def plate_like(seg: Segmented) -> bool:
     """Whether the characters sit in the candidate as on a plate: centred, and filling a
     plate's share of its height (lettering on a truck body fills its own outline)."""
-    return seg.contrast >= _MIN_CONTRAST and seg.imbalance <= _MAX_IMBALANCE and _HEIGHT_RATIO[seg.rows][0] <= seg.height_ratio \
-        <= _HEIGHT_RATIO[seg.rows][1]
+    low, high = _HEIGHT_RATIO[seg.rows]
+    return (seg.contrast >= _MIN_CONTRAST and seg.imbalance <= _MAX_IMBALANCE
+            and low <= seg.height_ratio <= high)
 
 
-def _unexplained(text: str, read: LineRead, split: int) -> bool:
-    """Whether a confident free reading has a character no confusion explains at its place:
-    a letter other than B, S, Z, O, I, Q among the digits, or a digit other than 8, 5, 2
-    among the letters."""
+def _unexplained(text: str, read: LineRead, split: int) -> str:
+    """Where a confident free reading has a character no confusion explains: "letters" for
+    a digit among the letters other than a letter's look-alike (8, 5, 2, 3, 4, ...: blur
+    turns J into 3), "digits" for a letter among the digits other than B, S, Z, O, I, Q
+    (the grammar's own confusions), "" when every character is explained."""
     for i, char in enumerate(text):
         confident = i < len(read.confidences) and read.confidences[i] >= 0.8
         if not confident:
             continue
-        if i < split and char.isdigit() and char not in "852":
-            return True
+        if i < split and char.isdigit() and not grammar.looks_like_letter(char):
+            return "letters"
         if i >= split and char.isalpha() and char not in "BSZOIQ":
-            return True
-    return False
+            return "digits"
+    return ""
 
 
 def _score(*reads: LineRead) -> float:

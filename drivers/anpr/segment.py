@@ -124,8 +124,10 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
             continue
         if bw > 1.6 * bh:
             if bw <= 3.5 * bh:  # wider still is a bar or a smear, not characters
-                boxes.extend(_split(labels, (x, y, bw, bh), i, next_label))
-                next_label += 8
+                pieces = _split(labels, (x, y, bw, bh), i, next_label)
+                # Each piece must itself look like a character (a split bar yields slivers).
+                boxes.extend(p for p in pieces if p[3] >= 0.45 * row_h and p[2] >= 0.18 * p[3])
+                next_label += len(pieces)
             continue
         boxes.append((x, y, bw, bh, i))
     if not boxes:
@@ -231,7 +233,7 @@ def _shear(glyph: np.ndarray, slant: float) -> np.ndarray:
     h, w = glyph.shape
     extra = int(abs(slant) * h) + 1
     # x' = x - slant * y, shifted right just enough to keep every pixel in the image.
-    matrix = np.float32([[1, -slant, max(0.0, slant * h)], [0, 1, 0]])
+    matrix = np.array([[1, -slant, max(0.0, slant * h)], [0, 1, 0]], np.float32)
     out = cv2.warpAffine(glyph, matrix, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
     cols = np.nonzero(out.max(axis=0))[0]
     return out[:, cols.min():cols.max() + 1] if len(cols) else out
@@ -297,5 +299,6 @@ def _split(labels: np.ndarray, box: tuple[int, int, int, int], label: int, first
             continue
         new_label = first_new + k
         region[piece] = new_label
-        out.append((x + int(xs.min()), y + int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1, new_label))
+        left, top = x + int(xs.min()), y + int(ys.min())
+        out.append((left, top, int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1, new_label))
     return out

@@ -22,22 +22,26 @@ def text_candidates(grey: np.ndarray, board: np.ndarray) -> list[tuple[np.ndarra
 
     ``board``: mask (255) of plate-coloured pixels (yellow, white, or bright in infra-red).
     """
-    ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
-    count, _, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    blobs = []
-    for i in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[i])
-        if not (_MIN_CHAR_H <= h <= _MAX_CHAR_H) or not (0.18 * h <= w <= 1.2 * h):
-            continue
-        if not (0.15 <= area / (w * h) <= 0.9):
-            continue
-        blobs.append((x, y, w, h))
-    rows = _chains(blobs)
+    rows = []
+    # Two neighbourhood sizes: small characters need a small one, the thick strokes of large
+    # characters a large one (else their insides count as background and they fall apart).
+    for block in (31, 71):
+        ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        blobs = []
+        for i in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[i])
+            if not (_MIN_CHAR_H <= h <= _MAX_CHAR_H) or not (0.18 * h <= w <= 1.2 * h):
+                continue
+            if not (0.15 <= area / (w * h) <= 0.9):
+                continue
+            blobs.append((x, y, w, h))
+        rows.extend(_chains(blobs))
     out: list[tuple[np.ndarray, int, float]] = []
     for row in rows:
         if 2 <= len(row) <= 8:
             quad = _plate_around([row], single=True)
-            out.append((quad, 1, 0.55 + 0.02 * len(row)))
+            out.append((quad, 1, 0.9 + 0.02 * len(row)))
     for top in rows:
         for bottom in rows:
             if top is bottom or not (1 <= len(top) <= 3 and 1 <= len(bottom) <= 4):
@@ -48,7 +52,7 @@ def text_candidates(grey: np.ndarray, board: np.ndarray) -> list[tuple[np.ndarra
             t_cx = np.mean([b[0] + b[2] / 2 for b in top])
             b_left, b_right = min(b[0] for b in bottom), max(b[0] + b[2] for b in bottom)
             if abs(th - bh) <= 0.25 * bh and 0 < b_top - t_bottom < 0.8 * bh and b_left <= t_cx <= b_right:
-                out.append((_plate_around([top, bottom], single=False), 2, 0.6))
+                out.append((_plate_around([top, bottom], single=False), 2, 1.0))
     return [c for c in out if _board_share(board, c[0]) >= _BOARD_SHARE]
 
 
@@ -65,7 +69,7 @@ def _chains(blobs: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int,
 
     for i, (x1, y1, w1, h1) in enumerate(blobs):
         for j in range(i + 1, len(blobs)):
-            x2, y2, w2, h2 = blobs[j]
+            x2, y2, _, h2 = blobs[j]
             if x2 > x1 + w1 + 1.6 * h1:
                 break  # sorted by x: everything further is too far
             if abs(h1 - h2) > 0.2 * max(h1, h2):
@@ -81,8 +85,8 @@ def _chains(blobs: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int,
 
 def _plate_around(rows: list[list[tuple[int, int, int, int]]], *, single: bool) -> np.ndarray:
     """The plate's outline around its characters, at a Hong Kong plate's proportions."""
-    points = np.float32([[x, y] for row in rows for (x, y, w, h) in row for (x, y) in
-                         ((x, y), (x + w, y), (x, y + h), (x + w, y + h))])
+    points = np.array([[x, y] for row in rows for (x, y, w, h) in row for (x, y) in
+                         ((x, y), (x + w, y), (x, y + h), (x + w, y + h))], np.float32)
     (cx, cy), (w, h), angle = cv2.minAreaRect(points)
     if w < h:  # OpenCV's angle convention: make w the text's width
         w, h, angle = h, w, angle - 90

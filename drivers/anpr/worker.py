@@ -13,6 +13,7 @@ to call twice and from any thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -101,10 +102,8 @@ class AnprWorker:
                 self._inbox.put_nowait(None)
                 break
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._inbox.get_nowait()
-                except queue.Empty:
-                    pass
         thread.join(timeout)
         if thread.is_alive():
             log.warning("anpr worker did not stop within %.1f s", timeout)

@@ -45,7 +45,7 @@ def test_text_output_and_bad_option(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     cv2.imwrite(str(path), sample.image)
     proc = subprocess.run([str(SCRIPT), str(path)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and sample.plate in proc.stdout
+    assert proc.returncode == 0 and sample.plate and sample.plate in proc.stdout
     proc = subprocess.run([str(SCRIPT), "--min-confidence", "2", str(path)], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "--min-confidence" in proc.stderr

@@ -67,7 +67,7 @@ def test_two_row_plate_puts_letters_above_digits() -> None:
 )
 def test_bad_options_name_the_field(kwargs: dict[str, str], field: str) -> None:
     with pytest.raises(plates.PlateRenderError, match=field):
-        plates.render_sample("AB 1", rng=np.random.default_rng(0), **kwargs)
+        plates.render_sample("AB 1", rng=np.random.default_rng(0), **kwargs)  # type: ignore[arg-type]
 
 
 def test_bad_plate_text_is_refused() -> None:

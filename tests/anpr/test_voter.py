@@ -41,7 +41,8 @@ def test_no_reads_only_and_reset() -> None:
     assert voter.decision().plate is None and voter.decision().frames == 0
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [({"min_agree": 0}, "min_agree"), ({"min_share": 0.4}, "min_share")])
+@pytest.mark.parametrize(("kwargs", "field"),
+                         [({"min_agree": 0}, "min_agree"), ({"min_share": 0.4}, "min_share")])
 def test_bad_settings_name_the_field(kwargs: dict[str, float], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         PlateVoter(**kwargs)  # type: ignore[arg-type]

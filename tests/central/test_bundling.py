@@ -18,22 +18,54 @@ from proto.rocars.v1 import bundling_pb2, cargo_pb2, common_pb2, registration_pb
 from tests.support.central import CentralUnderTest, World, submit_request
 
 
-def _file(c: CentralUnderTest, token: str, n: int = 1, *, control_point: str = "LMC",
-          direction: int = common_pb2.IMPORT, hours: int = 3) -> list[str]:
+def _file(
+    c: CentralUnderTest,
+    token: str,
+    n: int = 1,
+    *,
+    control_point: str = "LMC",
+    direction: int = common_pb2.IMPORT,
+    hours: int = 3,
+) -> list[str]:
     company = c.stubs(token)
-    return [company.cargo.SubmitConsignment(
-        submit_request(f"f-{c.unique():06d}", c.clock.now() + timedelta(hours=hours), control_point, direction),
-        timeout=10).ccrn for _ in range(n)]
+    return [
+        company.cargo.SubmitConsignment(
+            submit_request(
+                f"f-{c.unique():06d}", c.clock.now() + timedelta(hours=hours), control_point, direction
+            ),
+            timeout=10,
+        ).ccrn
+        for _ in range(n)
+    ]
 
 
-def _bundle(c: CentralUnderTest, world: World, ccrns: list[str], *, arrival: datetime | None = None,
-            key: str | None = None, code: str | None = None, empty: bool = False, mark: str = "AB 1234",
-            token: str | None = None, secret: str | None = None) -> bundling_pb2.Trip:
+def _bundle(
+    c: CentralUnderTest,
+    world: World,
+    ccrns: list[str],
+    *,
+    arrival: datetime | None = None,
+    key: str | None = None,
+    code: str | None = None,
+    empty: bool = False,
+    mark: str = "AB 1234",
+    token: str | None = None,
+    secret: str | None = None,
+) -> bundling_pb2.Trip:
     arrival = arrival or c.clock.now() + timedelta(hours=2)
-    return c.stubs(token or world.driver_token).bundling.BundleTrip(bundling_pb2.BundleTripRequest(
-        idempotency_key=key or f"b-{c.unique():06d}", security_code=code or c.next_totp(secret or world.driver_secret),
-        vehicle_registration_mark=mark, control_point="LMC", direction=common_pb2.IMPORT,
-        expected_arrival=ts(arrival), ccrns=ccrns, empty_truck=empty), timeout=10)
+    return c.stubs(token or world.driver_token).bundling.BundleTrip(
+        bundling_pb2.BundleTripRequest(
+            idempotency_key=key or f"b-{c.unique():06d}",
+            security_code=code or c.next_totp(secret or world.driver_secret),
+            vehicle_registration_mark=mark,
+            control_point="LMC",
+            direction=common_pb2.IMPORT,
+            expected_arrival=ts(arrival),
+            ccrns=ccrns,
+            empty_truck=empty,
+        ),
+        timeout=10,
+    )
 
 
 def _fields(err: pytest.ExceptionInfo[grpc.RpcError]) -> dict[str, str]:
@@ -99,8 +131,9 @@ def test_every_ccrn_rule(central_both: CentralUnderTest) -> None:
     taken = _file(c, world.company_token, 1)
     _bundle(c, world, taken, token=world.other_driver_token, secret=world.other_driver_secret)
     cancelled = _file(c, world.company_token, 1)
-    c.stubs(world.company_token).cargo.CancelConsignment(cargo_pb2.CancelConsignmentRequest(ccrn=cancelled[0]),
-                                                         timeout=10)
+    c.stubs(world.company_token).cargo.CancelConsignment(
+        cargo_pb2.CancelConsignmentRequest(ccrn=cancelled[0]), timeout=10
+    )
     other_cp = _file(c, world.company_token, 1, control_point="MKT")
     export = _file(c, world.company_token, 1, direction=common_pb2.EXPORT)
     good = _file(c, world.company_token, 1)
@@ -122,11 +155,15 @@ def test_every_ccrn_rule(central_both: CentralUnderTest) -> None:
     assert "ccrns[6]" not in fields
     assert "twice" in fields["ccrns[7]"]
     # Nothing was half-done: the good CCRN is still free.
-    got = c.stubs(world.company_token).cargo.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=good[0]), timeout=10)
+    got = c.stubs(world.company_token).cargo.GetConsignment(
+        cargo_pb2.GetConsignmentRequest(ccrn=good[0]), timeout=10
+    )
     assert got.status == common_pb2.SUBMITTED and not got.trip_reference
 
 
-@pytest.mark.parametrize(("lead", "ok"), [(timedelta(minutes=30), True), (timedelta(minutes=29, seconds=59), False)])
+@pytest.mark.parametrize(
+    ("lead", "ok"), [(timedelta(minutes=30), True), (timedelta(minutes=29, seconds=59), False)]
+)
 def test_arrival_cut_off(central: CentralUnderTest, lead: timedelta, ok: bool) -> None:
     world = central.world()
     ccrns = _file(central, world.company_token, 1)
@@ -165,9 +202,14 @@ def test_empty_truck_trip(central_both: CentralUnderTest) -> None:
 
 
 def _set_capacity(c: CentralUnderTest, capacity: int) -> None:
-    c.as_officer().registration.UpsertControlPoint(registration_pb2.UpsertControlPointRequest(
-        control_point=registration_pb2.ControlPoint(code="LMC", name="Lok Ma Chau", slot_minutes=15,
-                                                    slot_capacity=capacity)), timeout=10)
+    c.as_officer().registration.UpsertControlPoint(
+        registration_pb2.UpsertControlPointRequest(
+            control_point=registration_pb2.ControlPoint(
+                code="LMC", name="Lok Ma Chau", slot_minutes=15, slot_capacity=capacity
+            )
+        ),
+        timeout=10,
+    )
 
 
 def test_full_slot_moves_to_next_free_one(central_both: CentralUnderTest) -> None:
@@ -180,12 +222,20 @@ def test_full_slot_moves_to_next_free_one(central_both: CentralUnderTest) -> Non
     base = starts[0]
     assert starts == [base, base, base + 900, base + 900, base + 1800]
     assert [t.slot_moved for t in trips] == [False, False, True, True, True]
-    avail = c.stubs(world.driver_token).bundling.GetSlotAvailability(bundling_pb2.GetSlotAvailabilityRequest(
-        control_point="LMC", direction=common_pb2.IMPORT, slots=4, **{"from": ts(arrival)}), timeout=10)
+    avail = c.stubs(world.driver_token).bundling.GetSlotAvailability(
+        bundling_pb2.GetSlotAvailabilityRequest(
+            control_point="LMC", direction=common_pb2.IMPORT, slots=4, **{"from": ts(arrival)}
+        ),
+        timeout=10,
+    )
     assert [(s.capacity, s.booked) for s in avail.slots] == [(2, 2), (2, 2), (2, 1), (2, 0)]
     # Unbundling gives the place back; the next bundling takes the first slot again.
-    c.stubs(world.driver_token).bundling.UnbundleTrip(bundling_pb2.UnbundleTripRequest(
-        trip_reference=trips[0].reference, security_code=c.next_totp(world.driver_secret)), timeout=10)
+    c.stubs(world.driver_token).bundling.UnbundleTrip(
+        bundling_pb2.UnbundleTripRequest(
+            trip_reference=trips[0].reference, security_code=c.next_totp(world.driver_secret)
+        ),
+        timeout=10,
+    )
     assert _bundle(c, world, [], empty=True, arrival=arrival).slot_start.seconds == base
 
 
@@ -196,17 +246,29 @@ def test_racing_bundlings_never_overfill_a_slot(central_both: CentralUnderTest) 
     officer = c.as_officer().registration
     drivers = []
     for i in range(8):
-        reply = officer.RegisterDriver(registration_pb2.RegisterDriverRequest(driver=registration_pb2.Driver(
-            document_number=f"H{10000000 + i}", name=f"Driver {i}")), timeout=10)
+        reply = officer.RegisterDriver(
+            registration_pb2.RegisterDriverRequest(
+                driver=registration_pb2.Driver(document_number=f"H{10000000 + i}", name=f"Driver {i}")
+            ),
+            timeout=10,
+        )
         drivers.append((reply.api_token, reply.totp_secret))
     arrival = c.clock.now() + timedelta(hours=2)
 
     def go(args: tuple[int, tuple[str, str]]) -> int:
         i, (token, secret) = args
-        trip = c.stubs(token).bundling.BundleTrip(bundling_pb2.BundleTripRequest(
-            idempotency_key=f"race-{i:04d}", security_code=c.totp(secret), vehicle_registration_mark="AB1234",
-            control_point="LMC", direction=common_pb2.IMPORT, expected_arrival=ts(arrival), empty_truck=True),
-            timeout=30)
+        trip = c.stubs(token).bundling.BundleTrip(
+            bundling_pb2.BundleTripRequest(
+                idempotency_key=f"race-{i:04d}",
+                security_code=c.totp(secret),
+                vehicle_registration_mark="AB1234",
+                control_point="LMC",
+                direction=common_pb2.IMPORT,
+                expected_arrival=ts(arrival),
+                empty_truck=True,
+            ),
+            timeout=30,
+        )
         return trip.slot_start.seconds
 
     with ThreadPoolExecutor(8) as pool:
@@ -222,25 +284,44 @@ def test_unbundle_frees_ccrns_and_rebundle_replaces_them(central_both: CentralUn
     a, b, d = _file(c, world.company_token, 3)
     driver = c.stubs(world.driver_token).bundling
     trip = _bundle(c, world, [a, b])
-    changed = driver.RebundleTrip(bundling_pb2.RebundleTripRequest(
-        trip_reference=trip.reference, security_code=c.next_totp(world.driver_secret), ccrns=[b, d],
-        vehicle_registration_mark="FU 88"), timeout=10)
+    changed = driver.RebundleTrip(
+        bundling_pb2.RebundleTripRequest(
+            trip_reference=trip.reference,
+            security_code=c.next_totp(world.driver_secret),
+            ccrns=[b, d],
+            vehicle_registration_mark="FU 88",
+        ),
+        timeout=10,
+    )
     assert sorted(changed.ccrns) == sorted([b, d]) and changed.vehicle_registration_mark == "FU88"
     company = c.stubs(world.company_token).cargo
-    assert company.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=a), timeout=10).status == common_pb2.SUBMITTED
-    gone = driver.UnbundleTrip(bundling_pb2.UnbundleTripRequest(
-        trip_reference=trip.reference, security_code=c.next_totp(world.driver_secret)), timeout=10)
+    assert (
+        company.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=a), timeout=10).status
+        == common_pb2.SUBMITTED
+    )
+    gone = driver.UnbundleTrip(
+        bundling_pb2.UnbundleTripRequest(
+            trip_reference=trip.reference, security_code=c.next_totp(world.driver_secret)
+        ),
+        timeout=10,
+    )
     assert gone.status == common_pb2.TRIP_UNBUNDLED and list(gone.ccrns) == []
     again = driver.UnbundleTrip(bundling_pb2.UnbundleTripRequest(trip_reference=trip.reference), timeout=10)
     assert again.status == common_pb2.TRIP_UNBUNDLED  # a retried unbundle is harmless
     for ccrn in (b, d):
-        assert company.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=ccrn),
-                                      timeout=10).status == common_pb2.SUBMITTED
+        assert (
+            company.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=ccrn), timeout=10).status
+            == common_pb2.SUBMITTED
+        )
     other = _bundle(c, world, [a, b, d], token=world.other_driver_token, secret=world.other_driver_secret)
     assert len(other.ccrns) == 3
     with pytest.raises(grpc.RpcError) as err:
-        driver.RebundleTrip(bundling_pb2.RebundleTripRequest(
-            trip_reference=trip.reference, security_code=c.next_totp(world.driver_secret), ccrns=[a]), timeout=10)
+        driver.RebundleTrip(
+            bundling_pb2.RebundleTripRequest(
+                trip_reference=trip.reference, security_code=c.next_totp(world.driver_secret), ccrns=[a]
+            ),
+            timeout=10,
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -263,15 +344,25 @@ def test_crossed_trip_and_its_cargo_are_frozen(central: CentralUnderTest) -> Non
     trip = _bundle(central, world, ccrns)
     # Crossing is recorded by the lane sync area; here straight on the database.
     with database_proxy.obj.atomic():
-        models.Trip.update(status=common_pb2.TRIP_CROSSED).where(models.Trip.reference == trip.reference).execute()
-        models.Consignment.update(status=common_pb2.CROSSED).where(models.Consignment.ccrn == ccrns[0]).execute()
+        models.Trip.update(status=common_pb2.TRIP_CROSSED).where(
+            models.Trip.reference == trip.reference
+        ).execute()
+        models.Consignment.update(status=common_pb2.CROSSED).where(
+            models.Consignment.ccrn == ccrns[0]
+        ).execute()
     driver = central.stubs(world.driver_token).bundling
     with pytest.raises(grpc.RpcError) as err:
-        driver.UnbundleTrip(bundling_pb2.UnbundleTripRequest(
-            trip_reference=trip.reference, security_code=central.next_totp(world.driver_secret)), timeout=10)
+        driver.UnbundleTrip(
+            bundling_pb2.UnbundleTripRequest(
+                trip_reference=trip.reference, security_code=central.next_totp(world.driver_secret)
+            ),
+            timeout=10,
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     company = central.stubs(world.company_token).cargo
-    for call in (lambda: company.CancelConsignment(cargo_pb2.CancelConsignmentRequest(ccrn=ccrns[0]), timeout=10),):
+    for call in (
+        lambda: company.CancelConsignment(cargo_pb2.CancelConsignmentRequest(ccrn=ccrns[0]), timeout=10),
+    ):
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -299,11 +390,20 @@ def test_authorisation_matrix_for_trips(central_both: CentralUnderTest) -> None:
     other = c.stubs(world.other_driver_token).bundling
     for call in (
         lambda: other.GetTrip(bundling_pb2.GetTripRequest(trip_reference=trip.reference), timeout=10),
-        lambda: other.UnbundleTrip(bundling_pb2.UnbundleTripRequest(
-            trip_reference=trip.reference, security_code=c.next_totp(world.other_driver_secret)), timeout=10),
-        lambda: other.RebundleTrip(bundling_pb2.RebundleTripRequest(
-            trip_reference=trip.reference, security_code=c.next_totp(world.other_driver_secret), ccrns=ccrns),
-            timeout=10),
+        lambda: other.UnbundleTrip(
+            bundling_pb2.UnbundleTripRequest(
+                trip_reference=trip.reference, security_code=c.next_totp(world.other_driver_secret)
+            ),
+            timeout=10,
+        ),
+        lambda: other.RebundleTrip(
+            bundling_pb2.RebundleTripRequest(
+                trip_reference=trip.reference,
+                security_code=c.next_totp(world.other_driver_secret),
+                ccrns=ccrns,
+            ),
+            timeout=10,
+        ),
     ):
         with pytest.raises(grpc.RpcError) as err:
             call()
@@ -315,20 +415,25 @@ def test_authorisation_matrix_for_trips(central_both: CentralUnderTest) -> None:
             _bundle(c, world, ccrns, token=token)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as err:
-        c.stubs(world.company_token).bundling.GetTrip(bundling_pb2.GetTripRequest(trip_reference=trip.reference),
-                                                      timeout=10)
+        c.stubs(world.company_token).bundling.GetTrip(
+            bundling_pb2.GetTripRequest(trip_reference=trip.reference), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     officer = c.as_officer().bundling
-    assert officer.GetTrip(bundling_pb2.GetTripRequest(trip_reference=trip.reference), timeout=10).ccrns == ccrns
+    assert (
+        officer.GetTrip(bundling_pb2.GetTripRequest(trip_reference=trip.reference), timeout=10).ccrns == ccrns
+    )
     # The trip is untouched by all of the above.
-    mine = c.stubs(world.driver_token).bundling.GetTrip(bundling_pb2.GetTripRequest(trip_reference=trip.reference),
-                                                        timeout=10)
+    mine = c.stubs(world.driver_token).bundling.GetTrip(
+        bundling_pb2.GetTripRequest(trip_reference=trip.reference), timeout=10
+    )
     assert mine.status == common_pb2.TRIP_BUNDLED and list(mine.ccrns) == ccrns
 
 
 def test_malformed_trip_reference(central: CentralUnderTest) -> None:
     world = central.world()
     with pytest.raises(grpc.RpcError) as err:
-        central.stubs(world.driver_token).bundling.GetTrip(bundling_pb2.GetTripRequest(trip_reference="T123"),
-                                                           timeout=10)
+        central.stubs(world.driver_token).bundling.GetTrip(
+            bundling_pb2.GetTripRequest(trip_reference="T123"), timeout=10
+        )
     assert "trip_reference" in _fields(err)

@@ -17,20 +17,31 @@ from tests.support.central import CentralUnderTest
 
 def test_health_is_serving_without_credentials(central: CentralUnderTest) -> None:
     with open_channel(central.address) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="rocars.v1.Cargo"), timeout=5)
+            health_pb2.HealthCheckRequest(service="rocars.v1.Cargo"), timeout=5
+        )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_reflection_lists_the_services(central: CentralUnderTest) -> None:
     with open_channel(central.address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        replies = list(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
-                                                 timeout=5))
+        replies = list(
+            stub.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+            )
+        )
         names = {s.name for s in replies[0].list_services_response.service}
-    assert {"rocars.v1.Cargo", "rocars.v1.Bundling", "rocars.v1.Registration", "rocars.v1.Diagnostics"} <= names
+    assert {
+        "rocars.v1.Cargo",
+        "rocars.v1.Bundling",
+        "rocars.v1.Registration",
+        "rocars.v1.Diagnostics",
+    } <= names
 
 
 def test_echo_needs_a_token(central: CentralUnderTest) -> None:
@@ -47,7 +58,9 @@ def test_bad_tokens_are_unauthenticated(central: CentralUnderTest, header: str) 
     with open_channel(central.address) as channel:
         stub = diagnostics_pb2_grpc_stub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.Echo(diagnostics_pb2.EchoRequest(message="x"), metadata=[("authorization", header)], timeout=5)
+            stub.Echo(
+                diagnostics_pb2.EchoRequest(message="x"), metadata=[("authorization", header)], timeout=5
+            )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -60,8 +73,11 @@ def diagnostics_pb2_grpc_stub(channel: grpc.Channel):  # type: ignore[no-untyped
 def test_whoami_reports_role_and_account(central: CentralUnderTest) -> None:
     world = central.world()
     me = central.stubs(world.company_token).registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=5)
-    assert (me.role, me.account_id, me.display_name) == (common_pb2.COMPANY, world.company_id,
-                                                          "Pearl River Shippers Ltd")
+    assert (me.role, me.account_id, me.display_name) == (
+        common_pb2.COMPANY,
+        world.company_id,
+        "Pearl River Shippers Ltd",
+    )
     me = central.stubs(world.driver_token).registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=5)
     assert (me.role, me.account_id) == (common_pb2.DRIVER, world.driver_id)
 
@@ -70,8 +86,12 @@ def test_company_cannot_register_anything(central: CentralUnderTest) -> None:
     world = central.world()
     company = central.stubs(world.company_token)
     with pytest.raises(grpc.RpcError) as err:
-        company.registration.RegisterVehicle(registration_pb2.RegisterVehicleRequest(
-            vehicle=registration_pb2.Vehicle(registration_mark="CD 5678")), timeout=5)
+        company.registration.RegisterVehicle(
+            registration_pb2.RegisterVehicleRequest(
+                vehicle=registration_pb2.Vehicle(registration_mark="CD 5678")
+            ),
+            timeout=5,
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -104,8 +124,12 @@ def test_deactivated_company_token_stops_working(central: CentralUnderTest) -> N
     world = central.world()
     company = central.stubs(world.company_token)
     company.diagnostics.Echo(diagnostics_pb2.EchoRequest(message="ok"), timeout=5)
-    central.as_officer().registration.SetAccountActive(registration_pb2.SetAccountActiveRequest(
-        account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id, active=False), timeout=5)
+    central.as_officer().registration.SetAccountActive(
+        registration_pb2.SetAccountActiveRequest(
+            account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id, active=False
+        ),
+        timeout=5,
+    )
     with pytest.raises(grpc.RpcError) as err:
         company.diagnostics.Echo(diagnostics_pb2.EchoRequest(message="no"), timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -114,12 +138,24 @@ def test_deactivated_company_token_stops_working(central: CentralUnderTest) -> N
 def test_revoked_token_stops_working_and_new_one_works(central: CentralUnderTest) -> None:
     world = central.world()
     officer = central.as_officer().registration
-    fresh = officer.IssueToken(registration_pb2.IssueTokenRequest(
-        account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id, label="erp"), timeout=5)
-    assert central.stubs(fresh.api_token).registration.WhoAmI(registration_pb2.WhoAmIRequest(),
-                                                              timeout=5).account_id == world.company_id
-    revoked = officer.RevokeTokens(registration_pb2.RevokeTokensRequest(
-        account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id), timeout=5)
+    fresh = officer.IssueToken(
+        registration_pb2.IssueTokenRequest(
+            account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id, label="erp"
+        ),
+        timeout=5,
+    )
+    assert (
+        central.stubs(fresh.api_token)
+        .registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=5)
+        .account_id
+        == world.company_id
+    )
+    revoked = officer.RevokeTokens(
+        registration_pb2.RevokeTokensRequest(
+            account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=world.company_id
+        ),
+        timeout=5,
+    )
     assert revoked.revoked == 2
     for token in (world.company_token, fresh.api_token):
         with pytest.raises(grpc.RpcError) as err:

@@ -81,7 +81,7 @@ def test_every_frame_comes_out_whole(stream: tuple[bytes, int], cuts: list[int])
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    source = MjpegHttpSource(f"http://127.0.0.1:{port}/video", open_timeout=2.0, read_timeout=2.0)
+    source = MjpegHttpSource(f"http://127.0.0.1:{port}/video", open_timeout=2.0, read_timeout=0.3)
     try:
         source.open()
         for i in range(count):

@@ -153,6 +153,7 @@ def test_two_different_tags_are_a_conflict() -> None:
         (trip(elock=ELockState.TAMPERED), "ELOCK_NOT_INTACT"),
         (trip(elock=ELockState.UNKNOWN), "ELOCK_NOT_INTACT"),
         (trip(driver_id="D-2"), "DRIVER_NOT_ON_TRIP"),
+        (trip(vehicle_id="V-2"), "TRIP_WRONG_VEHICLE"),
     ],
 )
 def test_trip_problems_are_referred(the_trip: TripRecord | None, expected: str) -> None:

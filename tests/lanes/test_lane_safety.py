@@ -14,12 +14,14 @@ from lanes.commands import (
     SetBarrier,
     SetInspectionSign,
     SetLights,
+    ShowMessage,
 )
 from lanes.config import LaneConfig
-from lanes.errors import ConfigError
+from lanes.errors import ConfigError, LaneError
 from lanes.events import (
     BarrierLimit,
     BarrierPosition,
+    CardInserted,
     CardRemoved,
     Device,
     DeviceAvailability,
@@ -301,3 +303,44 @@ def test_bad_settings_are_rejected_naming_the_setting(changes: dict[str, object]
         LaneConfig.from_dict(values)
     with pytest.raises(ConfigError, match="unknown setting"):
         LaneConfig.from_dict({**CONFIG.to_dict(), "colour": "blue"})
+
+
+def test_an_event_without_a_real_time_is_refused_and_changes_nothing() -> None:
+    lane = released_lane()
+    before = (lane.machine.now, lane.machine.phase)
+    with pytest.raises(LaneError, match=r"Tick\.at: must be a finite time, not nan"):
+        lane.machine.handle(Tick(float("nan")))
+    assert (lane.machine.now, lane.machine.phase) == before
+
+
+def test_the_driver_display_walks_the_driver_through_in_both_languages() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip()})
+    lane.send(started())
+    lane.arrive(T0 + 5)
+    lane.send(CardInserted(T0 + 6))
+    lane.card(T0 + 6.5)
+    lane.drive_through(T0 + 10)
+    shown = [c.code for c in lane.all_commands() if isinstance(c, ShowMessage)]
+    assert shown == ["WELCOME", "INSERT_CARD", "CHECKING", "PROCEED", "WELCOME"]
+    assert all(c.chinese for c in lane.all_commands() if isinstance(c, ShowMessage))
+
+
+def test_time_running_backwards_does_not_rewind_the_lane() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip(Verdict.HOLD)})
+    lane.send(started())
+    lane.arrive(T0 + 5)
+    lane.send(Tick(T0 + 100))  # referred for want of a card at T0 + 65
+    lane.send(Tick(T0 + 50))  # the kiosk's clock stepped back
+    assert lane.machine.now == T0 + 100 and lane.machine.phase is Phase.REFERRED
+    assert len(lane.records()) == 1
+
+
+def test_officer_release_during_a_fault_stays_red_even_after_the_fault_ends() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip()})
+    lane.send(started())
+    lane.arrive(T0 + 5)
+    lane.send(DeviceAvailability(T0 + 6, Device.CAMERA, False, "stalled"))
+    lane.send(OfficerAction(T0 + 20, "officer-1", OfficerCommand.RELEASE, "waved through"))
+    assert lane.machine.barrier_up is True and lane.lights is Light.RED
+    lane.send(DeviceAvailability(T0 + 21, Device.CAMERA, True))
+    assert lane.lights is Light.RED and Light.GREEN not in lane.lights_commands()

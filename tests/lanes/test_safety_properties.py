@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -97,6 +98,7 @@ class LaneSafety(RuleBasedStateMachine):
         self.lights: Light | None = None
         self.barrier_up: bool | None = None
         self.reported = dict.fromkeys(Device, True)  # availability as the kiosk's reports say
+        self.barrier_jammed = False  # otherwise the barrier reaches its limit right after a command
 
     # -- the kiosk's side --------------------------------------------------------------
 
@@ -107,6 +109,9 @@ class LaneSafety(RuleBasedStateMachine):
         for command in commands:
             if isinstance(command, LookupTrip):
                 self.send(TripFound(event.at, command.vehicle_id, self.trips.get(command.vehicle_id)))
+            elif isinstance(command, SetBarrier) and not self.barrier_jammed and Device.IO not in self.down:
+                position = BarrierPosition.UP if command.up else BarrierPosition.DOWN
+                self.send(BarrierLimit(event.at, position))
 
     def at(self) -> float:
         self.now += 0.05
@@ -175,6 +180,12 @@ class LaneSafety(RuleBasedStateMachine):
                                (Loop.SAFETY, False), (Loop.CLOSING, False)):
             self.loop_changes(loop, occupied)
 
+    @rule()
+    def second_vehicle_follows_close_behind(self) -> None:
+        for loop, occupied in ((Loop.SAFETY, True), (Loop.ARMING, False), (Loop.ARMING, True),
+                               (Loop.CLOSING, True), (Loop.SAFETY, False), (Loop.SAFETY, True)):
+            self.loop_changes(loop, occupied)
+
     @rule(vehicle=VEHICLES, epc=st.sampled_from(["E-UNKNOWN", None]))
     def tag_read(self, vehicle: VehicleRecord | None, epc: str | None) -> None:
         if vehicle is not None:
@@ -203,6 +214,10 @@ class LaneSafety(RuleBasedStateMachine):
         if device is Device.IO and available:
             arming, safety, closing = (self.loops[loop] for loop in Loop)
             self.send(InputsSnapshot(self.at(), arming, safety, closing, BarrierPosition.UNKNOWN))
+
+    @rule(jammed=st.booleans())
+    def barrier_jams_or_is_freed(self, jammed: bool) -> None:
+        self.barrier_jammed = jammed
 
     @precondition(lambda self: self.barrier_up is not None and Device.IO not in self.down)
     @rule(reached=st.booleans())
@@ -265,4 +280,4 @@ LaneSafety.TestCase.settings = settings(
     derandomize=not os.environ.get("LANES_STATEFUL_RANDOM"),
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestLaneSafety = LaneSafety.TestCase
+TestLaneSafety = pytest.mark.slow(LaneSafety.TestCase)

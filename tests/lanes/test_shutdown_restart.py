@@ -6,7 +6,7 @@ import dataclasses
 import io
 
 from kiosk.replay import replay
-from lanes.commands import Light, RecordCrossing, SetBarrier, SetLights
+from lanes.commands import Light, Outcome, RecordCrossing, SetBarrier, SetLights
 from lanes.events import (
     BarrierPosition,
     Device,
@@ -118,3 +118,14 @@ def test_replay_follows_a_reconfiguration_in_the_middle_of_the_day() -> None:
     out = io.StringIO()
     result = replay("\n".join(lane.lines) + "\n", out)
     assert not result.differences and "lane reconfigured (line 4)" in out.getvalue()
+
+
+def test_with_the_journal_lost_the_outbox_still_prevents_a_second_release() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip()})
+    lane.send(LaneStarted(T0, 57, False, False, False, BarrierPosition.DOWN, synced_at=T0,
+                          released_trip_ids=("TRIP-1",)))
+    lane.arrive(T0 + 5)
+    lane.card(T0 + 7)
+    (record,) = lane.records()
+    assert record.sequence == 57 and record.outcome is Outcome.REFERRED
+    assert "TRIP_ALREADY_USED" in [r.code for r in record.reasons]

@@ -52,9 +52,21 @@ class PgCluster:
         """A fresh empty database on this cluster; returns its URL."""
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(_bin_dir() / "createdb"),
-             "-h", str(self.socket_dir), "-p", str(self.port), name],
-            check=True, timeout=30, capture_output=True,
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(_bin_dir() / "createdb"),
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                name,
+            ],
+            check=True,
+            timeout=30,
+            capture_output=True,
         )
         return self.url(name)
 
@@ -78,17 +90,52 @@ def pg_cluster() -> Iterator[PgCluster]:
     os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chown(socket_dir, pw.pw_uid, pw.pw_gid)
     subprocess.run(
-        _as_postgres([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "-A", "trust",
-                      "--no-sync", "-E", "UTF8", "--locale", "C"]),
-        check=True, timeout=120, capture_output=True,
+        _as_postgres(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ]
+        ),
+        check=True,
+        timeout=120,
+        capture_output=True,
     )
     port = _free_port()
     proc = subprocess.Popen(
-        _as_postgres([str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
-                      "-k", str(socket_dir), "-h", "127.0.0.1",
-                      "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                      "-c", "max_connections=200"]),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        _as_postgres(
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data_dir),
+                "-p",
+                str(port),
+                "-k",
+                str(socket_dir),
+                "-h",
+                "127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     cluster = PgCluster(port, socket_dir, data_dir, proc)
     try:
@@ -96,7 +143,8 @@ def pg_cluster() -> Iterator[PgCluster]:
         while True:
             ready = subprocess.run(
                 [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                capture_output=True, timeout=10,
+                capture_output=True,
+                timeout=10,
             )
             if ready.returncode == 0:
                 break

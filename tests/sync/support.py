@@ -15,8 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
-from central import pki
+import pyotp
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from central import ids, pki
+from central.client import open_channel, stubs_for
+from central.services import tokens
 from central.store import changes
 from central.store import models as m
 from central.store.db import to_db, write_transaction
@@ -24,8 +30,9 @@ from central.store.schema import init_database
 from kiosk.cache import LaneCache
 from kiosk.tls import LaneTls
 from lanes.records import Direction
-from proto.rocars.v1 import common_pb2
+from proto.rocars.v1 import bundling_pb2, cargo_pb2, common_pb2
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -34,6 +41,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def must(value: T | None) -> T:
+    assert value is not None
+    return value
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
@@ -131,7 +143,12 @@ class CentralProcess:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"rocars-central did not start: {self.log.read_text()[-3000:]}")
             line = self.proc.stdout.readline()
+        self._api_port = int(line.decode().split("port=")[1].split()[0])
         return self
+
+    @property
+    def api_port(self) -> int:
+        return self._api_port
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as a crash or power cut."""
@@ -238,8 +255,8 @@ def add_trip(
             updated_at=created,
         )
         ccrns = []
-        for i in range(consignments):
-            ccrn = f"C{n}X{i}"
+        for _ in range(consignments):
+            ccrn = ids.new_ccrn()
             m.Consignment.create(
                 ccrn=ccrn,
                 company=company,
@@ -282,3 +299,60 @@ def unbundle(reference: str) -> None:
 
 def lane_cache(path: Path, control_point: str = "LMC") -> LaneCache:
     return LaneCache.open(path, control_point, Direction.IMPORT)
+
+
+def bundle_via_api(central: CentralProcess, certs: Pki, control_point: str = "LMC") -> str:
+    """Submit a consignment and bundle it through ``central``'s public API, as a company
+    and a driver would; returns the trip reference once the RPC has returned."""
+    n = next(_counter) + os.getpid() % 1000 * 100_000
+    now = datetime.now(UTC)
+    secret = pyotp.random_base32()
+    with write_transaction():
+        company = m.Company.get(m.Company.brn == "11112222")
+        company_token = tokens.issue(common_pb2.COMPANY, now, company=company)
+        driver = m.Driver.create(
+            document_number=f"A{n}",
+            name=f"Driver {n}",
+            card_number=f"API{n}",
+            totp_secret=secret,
+            created_at=to_db(now),
+        )
+        driver_token = tokens.issue(common_pb2.DRIVER, now, driver=driver)
+        m.Vehicle.create(registration_mark=f"AP{n % 9999 + 1}", created_at=to_db(now))
+    arrival = Timestamp()
+    arrival.FromDatetime(now + timedelta(hours=1))
+    channel = open_channel(f"localhost:{central.api_port}", tls_ca=certs.dir / "ca.pem")
+    try:
+        consignment = stubs_for(channel, company_token).cargo.SubmitConsignment(
+            cargo_pb2.SubmitConsignmentRequest(
+                idempotency_key=f"sync-test-{n}",
+                direction=common_pb2.IMPORT,
+                control_point=control_point,
+                cargo=cargo_pb2.CargoDetails(
+                    packages_count=2,
+                    package_description="cartons",
+                    article_description="LED desk lamps",
+                    consignor_name="Shenzhen Co",
+                    consignor_address="8 Futian Road",
+                    consignee_name="Test Shipper",
+                    consignee_address="1 Road",
+                    expected_at=arrival,
+                ),
+            ),
+            timeout=10,
+        )
+        trip = stubs_for(channel, driver_token).bundling.BundleTrip(
+            bundling_pb2.BundleTripRequest(
+                idempotency_key=f"bundle-{n}",
+                security_code=pyotp.TOTP(secret).now(),
+                vehicle_registration_mark=f"AP{n % 9999 + 1}",
+                control_point=control_point,
+                direction=common_pb2.IMPORT,
+                expected_arrival=arrival,
+                ccrns=[consignment.ccrn],
+            ),
+            timeout=10,
+        )
+    finally:
+        channel.close()
+    return str(trip.reference)

@@ -7,18 +7,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from central.client import open_channel, stubs_for
+from central.services import tokens
 from central.store import models as m
+from central.store.db import write_transaction
 from central.sync.models import CrossingEventRecord
 from drivers.base import Backoff
 from kiosk.cache import LaneCache
-from kiosk.outbox import Outbox, OutboxError, OutboxSender
+from kiosk.outbox import Outbox, OutboxError, OutboxSender, to_event
 from kiosk.sync_client import SyncClient
 from lanes.commands import Outcome
-from proto.rocars.v1 import common_pb2
+from proto.rocars.v1 import cargo_pb2, common_pb2
 from tests.sync.kiosk_writer import decision
 from tests.sync.support import ROOT, CentralProcess, Pki, add_trip, lane_cache, wait_for
 
@@ -145,3 +150,35 @@ def test_kiosk_killed_between_outbox_write_and_send(
     keys = [r.idempotency_key for r in CrossingEventRecord.select(CrossingEventRecord.idempotency_key)]
     assert sorted(keys) == sorted(f"LMC-I-01-test-{i}" for i in range(60))
     assert m.Trip.get(m.Trip.reference == trips[0].reference).status == common_pb2.TRIP_RELEASED
+
+
+def test_the_filer_sees_the_status_and_a_malformed_event_blocks_nothing(
+    central_proc: CentralProcess, certs: Pki, tmp_path: Path
+) -> None:
+    trip = add_trip(consignments=2)
+    with write_transaction():
+        company = m.Company.get(m.Company.brn == "11112222")
+        token = tokens.issue(common_pb2.COMPANY, datetime.now(UTC), company=company)
+    cache = lane_cache(tmp_path / "lane.db")
+    outbox = Outbox(cache, "LMC-I-01")
+    bad = to_event(decision("LMC-I-01", 0, None, Outcome.REFERRED))
+    bad.idempotency_key = "x" * 97  # central accepts at most 96 characters
+    outbox.record_event(bad, outcome="referred", decided_at=time.time())
+    outbox.record(decision("LMC-I-01", 1, trip.reference, Outcome.INSPECTION))
+    sender = OutboxSender(
+        outbox, central_proc.lane_target, certs.lane("LMC-I-01"), backoff=Backoff(0.05, 0.2)
+    )
+    sender.start()
+    try:
+        wait_for(lambda: outbox.pending_count() == 0, 15, "the outbox to drain")
+    finally:
+        sender.stop()
+    assert (sender.rejected, outbox.rejected_count(), _stored()) == (1, 1, 1)
+    channel = open_channel(f"localhost:{central_proc.api_port}", tls_ca=certs.dir / "ca.pem")
+    try:
+        cargo = stubs_for(channel, token).cargo
+        for ccrn in trip.ccrns:
+            reply = cargo.GetConsignment(cargo_pb2.GetConsignmentRequest(ccrn=ccrn), timeout=10)
+            assert reply.status == common_pb2.SELECTED_FOR_INSPECTION
+    finally:
+        channel.close()

@@ -20,7 +20,16 @@ from kiosk.sync_client import SyncClient
 from lanes.commands import Outcome
 from proto.rocars.v1 import common_pb2, sync_pb2, sync_pb2_grpc
 from tests.sync.kiosk_writer import decision
-from tests.sync.support import CentralProcess, Pki, add_trip, lane_cache, seed_world, wait_for
+from tests.sync.support import (
+    CentralProcess,
+    Pki,
+    add_trip,
+    bundle_via_api,
+    lane_cache,
+    must,
+    seed_world,
+    wait_for,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -68,16 +77,17 @@ def test_two_replicas_share_one_feed_and_store_events_once(
         posted = time.monotonic()
         _post(a.lane_target, certs, [to_event(decision("LMC-I-01", 0, trips[0].reference, Outcome.RELEASED))])
         wait_for(
-            lambda: cache.trip(trips[0].reference).status.value == "released",
+            lambda: must(cache.trip(trips[0].reference)).status.value == "released",
             1.0,
             "replica A's change at the lane on replica B within a second",
         )
         assert time.monotonic() - posted < 1.0
-        # A new bundling committed to the shared database: also within a second.
-        bundled = add_trip()
+        # A bundling made through replica A's public API, from the RPC's return.
+        reference = bundle_via_api(a, certs)
         t0 = time.monotonic()
-        wait_for(lambda: cache.trip(bundled.reference) is not None, 1.0, "a bundling within a second")
+        wait_for(lambda: cache.trip(reference) is not None, 1.0, "replica A's bundling within a second")
         assert time.monotonic() - t0 < 1.0
+        assert client.cache.open_trip_for_vehicle(must(cache.trip(reference)).vehicle_id) is not None
     finally:
         client.stop()
 

@@ -1,0 +1,315 @@
+"""The whole simulated checkpoint: ``python -m simulators.checkpoint`` (``scripts/checkpoint.sh``).
+
+What runs, each as its own process: central on SQLite (mutual TLS for lanes, material
+from ``rocars pki``), the lane simulators (``rocars-sim lane``: RFID reader, I/O module,
+card reader on a private pcscd, plate camera per lane) and one kiosk per lane
+(``rocars-kiosk daemon``). Central is seeded over its public API (companies, drivers,
+vehicles, lanes, cargo, bundled trips, a selection rule), then traffic goes through:
+
+1. mostly clear trucks, one whose cargo a rule selects for inspection;
+2. central goes down; trucks keep crossing on the kiosks' local caches, their events
+   wait in the outboxes; central comes back and every event is delivered;
+3. the trucks an officer must see: unknown, unbundled, a tag on the wrong truck, a cloned
+   driver card (each ends its lane's run: the truck waits at the arm for an officer).
+
+A live view shows each lane; a closing summary counts trucks by outcome, decisions per
+lane, and events received by central against those the lanes sent, and lists anything
+unexpected. Every process started is stopped at the end, on error and on Ctrl-C.
+Exit status: 0 when every truck got the decision it should and central has every event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from simulators import seed as seeding
+from simulators.liveview import LiveView
+from simulators.scenario import LaneControl, LaneDriver, TruckCase, decisions
+from simulators.stack import Stack, StackError, metric, scrape, wait_until
+
+log = logging.getLogger("checkpoint")
+
+REFERRAL_ORDER = ("unknown", "unbundled", "mismatch", "cloned")
+
+
+@dataclass
+class Plan:
+    """Trucks per lane, in the order they come, by phase."""
+
+    before: dict[str, list[TruckCase]] = field(default_factory=dict)
+    outage: dict[str, list[TruckCase]] = field(default_factory=dict)
+    last: dict[str, list[TruckCase]] = field(default_factory=dict)
+
+    def all(self) -> list[TruckCase]:
+        return [t for phase in (self.before, self.outage, self.last) for trucks in phase.values() for t in trucks]
+
+
+def plan_traffic(lane_ids: list[str], fleet: list[seeding.Vehicle], trucks: int) -> Plan:
+    """``trucks`` clear/inspect trucks spread over the lanes (one inspect), a third of
+    them during the outage, and one referral case at the end of each lane."""
+    vehicles = iter(fleet)
+    plan = Plan({lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids})
+    cards = ("good", "second")
+    outage_from = trucks - max(1, trucks // 3)
+    for n in range(trucks):
+        v = next(vehicles)
+        kind = "inspect" if n == 1 else "clear"
+        phase = plan.outage if n >= outage_from else plan.before
+        phase[lane_ids[n % len(lane_ids)]].append(TruckCase(kind, v.plate, v.tag, cards[n % 2]))
+    spare_tag_owner = fleet[0]
+    for n, lane in enumerate(lane_ids):
+        kind = REFERRAL_ORDER[n % len(REFERRAL_ORDER)]
+        if kind == "unknown":
+            truck = TruckCase(kind, f"ZZ{9000 + n}", f"E2801160FFFF{n:012X}")
+        elif kind == "mismatch":  # another registered truck carrying the first truck's tag
+            truck = TruckCase(kind, next(vehicles).plate, spare_tag_owner.tag)
+        elif kind == "cloned":
+            v = next(vehicles)
+            truck = TruckCase(kind, v.plate, v.tag, "cloned")
+        else:  # unbundled: the driver bundled, then cancelled the trip
+            v = next(vehicles)
+            truck = TruckCase(kind, v.plate, v.tag)
+        plan.last[lane].append(truck)
+    return plan
+
+
+class TripSupply:
+    """Files cargo and bundles a trip for every truck that needs one, in the order the
+    trucks come, in its own thread; ``wait(truck)`` until its trip exists."""
+
+    def __init__(self, seeded: seeding.Seeded, trucks: list[TruckCase]) -> None:
+        self.seeded = seeded
+        self.bundler = seeding.Bundler(seeded)
+        self.trucks = [t for t in trucks if t.kind in ("clear", "inspect", "cloned", "unbundled")]
+        self.ready: dict[str, threading.Event] = {t.plate: threading.Event() for t in self.trucks}
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="trip-supply", daemon=True)
+
+    def start(self) -> TripSupply:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for truck in self.trucks:
+                ccrns = [seeding.file_cargo(self.seeded, dangerous=truck.kind == "inspect")]
+                if truck.kind == "clear":
+                    ccrns.append(seeding.file_cargo(self.seeded, company=1))
+                driver = "good" if truck.card == "cloned" else truck.card
+                truck.trip = self.bundler.bundle(driver, seeding.Vehicle(truck.plate, truck.tag or ""), ccrns)
+                if truck.kind == "unbundled":
+                    self.bundler.unbundle(driver, truck.trip)
+                self.ready[truck.plate].set()
+        except BaseException as exc:  # reported by wait(); the run goes on without more trips
+            self.error = exc
+            log.exception("trip supply failed")
+
+    def wait(self, truck: TruckCase, timeout: float = 120.0) -> None:
+        event = self.ready.get(truck.plate)
+        if event is None:
+            return
+        if not event.wait(timeout):
+            raise StackError(f"trip for {truck.plate} not bundled within {timeout:g} s ({self.error or 'slow'})")
+        time.sleep(0.3)  # the sync feed's turn (it polls central's change log every 50 ms)
+
+
+@dataclass
+class Summary:
+    trucks: list[TruckCase]
+    lanes: dict[str, int]  # decisions recorded per lane
+    sent: int  # decisions the kiosks recorded
+    received: int | None  # crossing events stored at central
+    trip_statuses: Counter[str]
+    unexpected: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.unexpected
+
+
+def central_event_count(database: Path) -> int | None:
+    """Crossing events central stored. Stop-gap until central offers an officer query for
+    them: read its SQLite file read-only (the schema is central's, so this may break)."""
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0) as db:
+            return int(db.execute("SELECT COUNT(*) FROM crossing_event").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+def outbox_depths(stack: Stack) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for lane_id, lp in stack.lane_procs.items():
+        try:
+            out[lane_id] = metric(scrape(lp.metrics_port), "rocars_kiosk_outbox_depth", lane=lane_id)
+        except OSError:
+            out[lane_id] = None
+    return out
+
+
+def wait_outboxes_empty(stack: Stack, timeout: float = 60.0) -> None:
+    wait_until("kiosk outboxes delivered to central",
+               lambda: all(d == 0 for d in outbox_depths(stack).values()), timeout, interval=0.25)
+
+
+def run_phase(drivers: dict[str, LaneDriver], phase: dict[str, list[TruckCase]], supply: TripSupply) -> None:
+    """Each lane's trucks in order, the lanes in parallel."""
+    def lane_run(lane_id: str) -> None:
+        driver = drivers[lane_id]
+        for truck in phase.get(lane_id, []):
+            if driver.blocked_by is not None:
+                truck.problems = [f"{truck.kind} {truck.plate}: lane {lane_id} blocked by a referred truck"]
+                continue
+            supply.wait(truck)
+            driver.run(truck)
+
+    with ThreadPoolExecutor(max_workers=len(drivers)) as pool:
+        for future in [pool.submit(lane_run, lane) for lane in drivers]:
+            future.result()
+
+
+def summarise(stack: Stack, plan: Plan, seeded: seeding.Seeded | None) -> Summary:
+    trucks = plan.all()
+    lanes = {lane: len(decisions(lp.journal)) for lane, lp in stack.lane_procs.items()}
+    sent = sum(lanes.values())
+    received = central_event_count(stack.database_path)
+    statuses: Counter[str] = Counter()
+    if seeded is not None:
+        names = {1: "bundled", 2: "unbundled", 3: "crossed", 4: "released", 5: "sent to inspection",
+                 6: "inspected", 7: "referred"}
+        try:
+            for status in seeding.trip_statuses(seeded.officer, seeded.control_point).values():
+                statuses[names.get(status, str(status))] += 1
+        except Exception as exc:  # the summary must still print
+            statuses[f"query failed: {exc}"] += 1
+    unexpected = [p for t in trucks for p in t.problems]
+    if received is not None and received != sent:
+        unexpected.append(f"central holds {received} crossing events, the lanes recorded {sent}")
+    for proc in stack.procs:
+        if proc.popen is not None and not proc.alive and proc.popen.returncode not in (0, -15):
+            unexpected.append(f"{proc.name} exited with {proc.popen.returncode} (see {proc.log_path})")
+    return Summary(trucks, lanes, sent, received, statuses, unexpected)
+
+
+def print_summary(summary: Summary, console: Console) -> None:
+    table = Table(title="Trucks")
+    for column in ("lane", "truck", "kind", "decision", "reasons", "expected", "decided in"):
+        table.add_column(column)
+    for t in summary.trucks:
+        reasons = ", ".join(str(r.get("code")) for r in (t.record or {}).get("reasons", []))
+        mark = "[green]yes[/]" if t.as_expected else "[red]NO[/]"
+        took = "-" if t.decided_after_s is None else f"{t.decided_after_s:.1f}s"
+        table.add_row(t.lane or "-", t.plate, t.kind, t.outcome, reasons or "-", mark, took)
+    console.print(table)
+    outcomes = Counter(t.outcome for t in summary.trucks)
+    console.print("Trucks by outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    console.print("Decisions per lane: " + ", ".join(f"{k} {v}" for k, v in summary.lanes.items()))
+    console.print(f"Crossing events: lanes sent {summary.sent}, central received "
+                  f"{'?' if summary.received is None else summary.received}")
+    console.print("Trips at central: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.trip_statuses.items())))
+    if summary.unexpected:
+        console.print("[red]Unexpected:[/]")
+        for line in summary.unexpected:
+            console.print(f"  - {line}")
+    else:
+        console.print("[green]Nothing unexpected: every truck got the decision it should, "
+                      "and central has every event.[/]")
+
+
+def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summary:
+    stack = Stack(directory, lanes=lanes)
+    view: LiveView | None = None
+    plan = Plan()
+    seeded: seeding.Seeded | None = None
+    try:
+        console.print(f"Starting central, {lanes} lane simulators and kiosks under {directory} ...")
+        stack.start()
+        lane_ids = list(stack.lane_procs)
+        seeded = seeding.seed(stack.channel(), stack.officer_token, lane_ids,
+                              vehicles=trucks + 2 * len(lane_ids) + 2)
+        plan = plan_traffic(lane_ids, seeded.vehicles, trucks)
+        supply = TripSupply(seeded, plan.all()).start()
+        stack.start_kiosks()
+        view = LiveView({lane: (lp.metrics_port, lp.journal) for lane, lp in stack.lane_procs.items()},
+                        console=console).start()
+        control = {lane: LaneControl(stack.control_socket) for lane in lane_ids}
+        drivers = {lane: LaneDriver(control[lane], lane, stack.lane_procs[lane].journal) for lane in lane_ids}
+        view.note("clear trucks, one selected for inspection")
+        run_phase(drivers, plan.before, supply)
+        view.note("central DOWN: lanes decide from their caches, events wait in the outboxes")
+        stack.stop_central()
+        run_phase(drivers, plan.outage, supply)
+        view.note(f"central back up; outboxes {outbox_depths(stack)} being delivered")
+        stack.start_central()
+        wait_outboxes_empty(stack)
+        view.note("trucks an officer must see: unknown, unbundled, wrong tag, cloned card")
+        run_phase(drivers, plan.last, supply)
+        time.sleep(1.0)  # let the last events reach central
+        with_timeout_wait(stack)
+        view.note("done")
+    finally:
+        if view is not None:
+            view.stop()
+        summary = summarise(stack, plan, seeded)
+        stack.close()
+    return summary
+
+
+def with_timeout_wait(stack: Stack) -> None:
+    try:
+        wait_outboxes_empty(stack, timeout=20.0)
+    except StackError as exc:
+        log.warning("%s", exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.checkpoint", description=__doc__.splitlines()[0])
+    parser.add_argument("--lanes", type=int, default=4, help="lanes (2-8; each ends with one referral case)")
+    parser.add_argument("--trucks", type=int, default=8, help="clear and inspected trucks in all (>= 3)")
+    parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary one, kept)")
+    args = parser.parse_args(argv)
+    if not 2 <= args.lanes <= 8:
+        parser.error(f"--lanes: must be 2 to 8 (got {args.lanes})")
+    if not 3 <= args.trucks <= 200:
+        parser.error(f"--trucks: must be 3 to 200 (got {args.trucks})")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="rocars-checkpoint-"))
+    console = Console()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt  # unwinds through run()'s finally: every process is stopped
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        summary = run(directory, lanes=args.lanes, trucks=args.trucks, console=console)
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted; every process started was stopped.[/]")
+        return 130
+    except (StackError, OSError, grpc.RpcError) as exc:
+        console.print(f"[red]The checkpoint could not run:[/] {exc}")
+        console.print(f"Logs: {directory / 'logs'}")
+        return 1
+    print_summary(summary, console)
+    console.print(f"Ran in {time.monotonic() - started:.0f} s; logs, journals and databases in {directory}")
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

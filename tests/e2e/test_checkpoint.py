@@ -1,0 +1,118 @@
+"""End to end over separate processes: central (gRPC, mutual TLS for lanes), the lane
+simulators (pseudo-terminals, pcscd + vpcd, MJPEG camera) and the kiosks. Each case checks
+the kiosk's decision and its reasons (the kiosk journal) and, where the case is about
+delivery, what central holds afterwards.
+
+The tests share one checkpoint and run in file order: a referred truck waits at the arm
+for an officer, so the four referral cases come last, one per lane.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from simulators.checkpoint import central_event_count, outbox_depths, wait_outboxes_empty
+from simulators.scenario import decisions, reason_codes
+from simulators.seed import trip_statuses, trip_verdict
+from simulators.stack import wait_until
+from tests.e2e.conftest import Checkpoint
+
+pytestmark = [pytest.mark.slow, pytest.mark.pcscd, pytest.mark.timeout(240)]
+
+TRIP_RELEASED, TRIP_SENT_TO_INSPECTION, TRIP_REFERRED = 4, 5, 7
+INSPECT = 2
+
+
+def _sent(cp: Checkpoint) -> int:
+    return sum(len(decisions(lp.journal)) for lp in cp.stack.lane_procs.values())
+
+
+def _delivered(cp: Checkpoint) -> int:
+    wait_outboxes_empty(cp.stack, timeout=30.0)
+    return wait_until("central's event count", lambda: central_event_count(cp.stack.database_path) is not None
+                      and central_event_count(cp.stack.database_path), 10.0) or 0
+
+
+def test_clear_truck_is_released(checkpoint: Checkpoint) -> None:
+    truck = checkpoint.truck("clear")
+    checkpoint.driver(checkpoint.lanes[0]).run(truck)
+    assert truck.record is not None, truck.problems
+    assert truck.outcome == "released"
+    assert reason_codes(truck.record) == ["VERDICT_CLEAR"]
+    assert truck.record["trip_id"] == truck.trip and truck.record["registration_mark"] == truck.plate
+    assert truck.record["driver_id"] == "K1234560"
+    _delivered(checkpoint)
+    assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_RELEASED
+
+
+def test_selected_truck_goes_to_inspection(checkpoint: Checkpoint) -> None:
+    truck = checkpoint.truck("inspect")
+    assert trip_verdict(checkpoint.seeded.officer, truck.trip) == INSPECT  # the lithium rule
+    checkpoint.driver(checkpoint.lanes[1]).run(truck)
+    assert truck.record is not None, truck.problems
+    assert truck.outcome == "inspection"
+    assert "VERDICT_INSPECT" in reason_codes(truck.record)
+    assert truck.record["verdict"] == "inspect"
+    _delivered(checkpoint)
+    assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_SENT_TO_INSPECTION
+
+
+def test_central_down_then_up_delivers_every_event_exactly_once(checkpoint: Checkpoint) -> None:
+    before = _delivered(checkpoint)
+    assert before == _sent(checkpoint)
+    trucks = [checkpoint.truck("outage1"), checkpoint.truck("outage2")]
+    time.sleep(0.5)  # both trips reach the kiosks' caches before central goes
+    checkpoint.stack.stop_central()
+    for lane, truck in zip(checkpoint.lanes[:2], trucks, strict=True):
+        checkpoint.driver(lane).run(truck)
+        assert truck.outcome == "released", truck.problems  # decided on the local cache
+        assert reason_codes(truck.record or {}) == ["VERDICT_CLEAR"]
+    depths = outbox_depths(checkpoint.stack)
+    assert depths[checkpoint.lanes[0]] == 1 and depths[checkpoint.lanes[1]] == 1
+    assert central_event_count(checkpoint.stack.database_path) == before  # nothing reached central
+    checkpoint.stack.start_central()
+    assert _delivered(checkpoint) == before + 2 == _sent(checkpoint)
+    statuses = trip_statuses(checkpoint.seeded.officer, "LMC")
+    assert [statuses[t.trip] for t in trucks] == [TRIP_RELEASED, TRIP_RELEASED]
+
+
+def test_kiosk_killed_mid_crossing_and_restarted(checkpoint: Checkpoint) -> None:
+    lane = checkpoint.lanes[2]
+    truck = checkpoint.truck("killed")
+    driver = checkpoint.driver(lane)
+    before = driver.arrive(truck)
+    assert driver.await_decision(truck, before) is not None, truck.problems
+    assert truck.outcome == "released"
+    lp = checkpoint.stack.lane_procs[lane]
+    lp.kiosk.kill()  # SIGKILL after the decision, before the truck has moved: no shutdown path
+    checkpoint.stack.start_kiosk(lane)
+    # The restarted kiosk rebuilt its state from the journal: the truck may go on, and
+    # the decision was neither taken again nor sent twice.
+    driver.control.send("drive", lane=lane)
+    assert driver.wait_empty(30.0), "the truck could not leave after the kiosk restarted"
+    mine = [r for r in decisions(lp.journal) if r.get("registration_mark") == truck.plate]
+    assert len(mine) == 1 and mine[0]["outcome"] == "released"
+    assert _delivered(checkpoint) == _sent(checkpoint)
+    assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_RELEASED
+
+
+@pytest.mark.parametrize(("name", "lane", "reason"), [
+    ("unknown", 0, "TAG_UNKNOWN"),
+    ("unbundled", 1, "NO_TRIP"),
+    ("mismatch", 2, "TAG_PLATE_MISMATCH"),
+    ("cloned", 3, "CARD_REJECTED"),
+])
+def test_referred_cases(checkpoint: Checkpoint, name: str, lane: int, reason: str) -> None:
+    truck = checkpoint.truck(name)
+    driver = checkpoint.driver(checkpoint.lanes[lane])
+    before = driver.arrive(truck)
+    assert driver.await_decision(truck, before) is not None, truck.problems
+    assert truck.outcome == "referred"
+    assert reason in reason_codes(truck.record or {}), reason_codes(truck.record or {})
+    state = driver.control.send("state", lane=driver.lane_id)["state"]
+    assert state["barrier"] == 0.0 and state["outputs"]["light_red"]  # the arm stays down, red
+    assert _delivered(checkpoint) == _sent(checkpoint)
+    if truck.trip and name != "unbundled":
+        assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_REFERRED
