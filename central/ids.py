@@ -52,7 +52,7 @@ def damm_valid(digits: str) -> bool:
 
 
 def new_ccrn() -> str:
-    payload = "".join(str(secrets.randbelow(10)) for _ in range(CCRN_LENGTH - 1))
+    payload = str(secrets.randbelow(10 ** (CCRN_LENGTH - 1))).zfill(CCRN_LENGTH - 1)
     return payload + damm_digit(payload)
 
 
@@ -73,7 +73,7 @@ def format_ccrn(ccrn: str) -> str:
 
 
 def new_trip_reference() -> str:
-    payload = "".join(str(secrets.randbelow(10)) for _ in range(TRIP_REFERENCE_LENGTH - 2))
+    payload = str(secrets.randbelow(10 ** (TRIP_REFERENCE_LENGTH - 2))).zfill(TRIP_REFERENCE_LENGTH - 2)
     return "T" + payload + damm_digit(payload)
 
 

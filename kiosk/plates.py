@@ -90,10 +90,13 @@ class PlateRecognizer:
 
     def _session(self) -> PlateResult | None:
         started = time.monotonic()
-        deadline = started + self.frames * self.interval + 2 * self.frame_limit
+        deadline = started + 2 * self.frames * self.interval + 2 * self.frame_limit
         results: queue.Queue[FrameResult] = self.worker.results()
         while not results.empty():  # leftovers of an earlier session
             results.get_nowait()
+        # frames_per_vehicle is what a clear view needs; a session without a decision may
+        # look at as many again while its time lasts (a first frame can precede the plate).
+        most = 2 * self.frames
         voter = PlateVoter()
         submitted = read = 0
         last_seq = 0
@@ -101,7 +104,7 @@ class PlateRecognizer:
         next_frame = started
         while not self._stop.is_set() and time.monotonic() < deadline:
             now = time.monotonic()
-            if submitted < self.frames and now >= next_frame:
+            if submitted < most and now >= next_frame:
                 try:
                     frame = self.camera.wait_frame(last_seq, timeout=min(self.interval * 2, 1.0))
                 except DriverError:
@@ -114,7 +117,7 @@ class PlateRecognizer:
             try:
                 res = results.get(timeout=0.02)
             except queue.Empty:
-                if submitted >= self.frames and read >= submitted:
+                if submitted >= most and read >= submitted:
                     break
                 continue
             read += 1
@@ -127,7 +130,7 @@ class PlateRecognizer:
                 return PlateResult(
                     decision.plate, sum(scores) / len(scores), read, time.monotonic() - started
                 )
-            if read >= self.frames:
+            if read >= most:
                 break
         if self._stop.is_set():
             return None

@@ -344,7 +344,10 @@ class LaneRunner:
         except Exception as exc:
             log.warning("lane %s: cannot read the cache's sync state: %s", self.lane_id, exc)
             return
-        if last is not None and (self._synced_at is None or last > self._synced_at):
+        # Each heartbeat need not become a journal line: staleness is judged against
+        # minutes, so news of a sync matters once it moves by a twentieth of the limit.
+        step = min(10.0, self.lane_config.stale_limit_s / 20)
+        if last is not None and (self._synced_at is None or last - self._synced_at >= step):
             self._synced_at = last
             self._handle(ev.CacheSynced(self._stamp(), last))
 
@@ -439,52 +442,53 @@ class LaneRunner:
             return None
         return ev.TripFound(at, vehicle_id, trip)
 
-    def _record(self, record: CrossingRecord, *, restoring: bool = False) -> None:
-        assert self.outbox is not None and self.cache is not None
+    def _recorded(self, key: str) -> bool:
+        assert self.cache is not None
         X = self.cache.m.LaneCrossing
-        if restoring and X.select().where(X.idempotency_key == record.idempotency_key).exists():
+        return bool(X.select().where(X.idempotency_key == key).exists())
+
+    def _record(self, record: CrossingRecord, *, restoring: bool = False, retry: bool = False) -> None:
+        assert self.outbox is not None
+        key = record.idempotency_key
+        if restoring and self._recorded(key):
             return
         try:
             self.outbox.record(record)
-        except OutboxError as exc:
-            log.info("lane %s: %s", self.lane_id, exc)  # already recorded: nothing lost, nothing doubled
-            return
         except Exception as exc:
-            log.error(
-                "lane %s: decision %s not recorded yet (%s); the lane holds the vehicle",
-                self.lane_id,
-                record.idempotency_key,
-                exc,
-            )
+            # A duplicate key is success only if the record really is there: any other
+            # refusal (a full disk, a failing constraint) holds the vehicle until it is written.
+            with contextlib.suppress(Exception):
+                if isinstance(exc, OutboxError) and self._recorded(key):
+                    log.info("lane %s: decision %s already recorded", self.lane_id, key)
+                    return
+            if not retry:
+                log.error(
+                    "lane %s: decision %s not recorded yet (%s); the lane holds the vehicle, retrying",
+                    self.lane_id,
+                    key,
+                    exc,
+                )
             self._unrecorded.append(record)
             self.outputs.blocked = True
             return
         if restoring:
-            log.warning(
-                "lane %s: decision %s restored from the journal into the outbox",
-                self.lane_id,
-                record.idempotency_key,
-            )
-        else:
-            metrics.CROSSINGS.labels(self.lane_id, str(record.outcome)).inc()
-            if record.arrived_at is not None:
-                metrics.DECISION_LATENCY.labels(self.lane_id).observe(
-                    max(0.0, record.decided_at - record.arrived_at)
-                )
-            log.info(
-                "lane %s decision %s: %s (%s)",
-                self.lane_id,
-                record.idempotency_key,
-                record.outcome,
-                ", ".join(r.code for r in record.reasons),
-            )
+            log.warning("lane %s: decision %s restored from the journal into the outbox", self.lane_id, key)
+            return
+        if retry:
+            log.info("lane %s: decision %s recorded after all", self.lane_id, key)
+        metrics.CROSSINGS.labels(self.lane_id, str(record.outcome)).inc()
+        if record.arrived_at is not None:
+            latency = max(0.0, record.decided_at - record.arrived_at)
+            metrics.DECISION_LATENCY.labels(self.lane_id).observe(latency)
+        reasons = ", ".join(r.code for r in record.reasons)
+        log.info("lane %s decision %s: %s (%s)", self.lane_id, key, record.outcome, reasons)
 
     def _retry_records(self) -> None:
         records, self._unrecorded = self._unrecorded, []
-        self.outputs.blocked = False
         for record in records:
-            self._record(record)
+            self._record(record, retry=True)
         if not self._unrecorded:
+            self.outputs.blocked = False
             self.outputs.reconcile()
 
     def _io_call(self, name: str, value: object) -> None:

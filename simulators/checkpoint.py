@@ -57,14 +57,18 @@ class Plan:
     last: dict[str, list[TruckCase]] = field(default_factory=dict)
 
     def all(self) -> list[TruckCase]:
-        return [t for phase in (self.before, self.outage, self.last) for trucks in phase.values() for t in trucks]
+        return [
+            t for phase in (self.before, self.outage, self.last) for trucks in phase.values() for t in trucks
+        ]
 
 
 def plan_traffic(lane_ids: list[str], fleet: list[seeding.Vehicle], trucks: int) -> Plan:
     """``trucks`` clear/inspect trucks spread over the lanes (one inspect), a third of
     them during the outage, and one referral case at the end of each lane."""
     vehicles = iter(fleet)
-    plan = Plan({lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids})
+    plan = Plan(
+        {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}
+    )
     cards = ("good", "second")
     outage_from = trucks - max(1, trucks // 3)
     for n in range(trucks):
@@ -125,7 +129,9 @@ class TripSupply:
         if event is None:
             return
         if not event.wait(timeout):
-            raise StackError(f"trip for {truck.plate} not bundled within {timeout:g} s ({self.error or 'slow'})")
+            raise StackError(
+                f"trip for {truck.plate} not bundled within {timeout:g} s ({self.error or 'slow'})"
+            )
         time.sleep(0.3)  # the sync feed's turn (it polls central's change log every 50 ms)
 
 
@@ -164,12 +170,17 @@ def outbox_depths(stack: Stack) -> dict[str, float | None]:
 
 
 def wait_outboxes_empty(stack: Stack, timeout: float = 60.0) -> None:
-    wait_until("kiosk outboxes delivered to central",
-               lambda: all(d == 0 for d in outbox_depths(stack).values()), timeout, interval=0.25)
+    wait_until(
+        "kiosk outboxes delivered to central",
+        lambda: all(d == 0 for d in outbox_depths(stack).values()),
+        timeout,
+        interval=0.25,
+    )
 
 
 def run_phase(drivers: dict[str, LaneDriver], phase: dict[str, list[TruckCase]], supply: TripSupply) -> None:
     """Each lane's trucks in order, the lanes in parallel."""
+
     def lane_run(lane_id: str) -> None:
         driver = drivers[lane_id]
         for truck in phase.get(lane_id, []):
@@ -191,8 +202,15 @@ def summarise(stack: Stack, plan: Plan, seeded: seeding.Seeded | None) -> Summar
     received = central_event_count(stack.database_path)
     statuses: Counter[str] = Counter()
     if seeded is not None:
-        names = {1: "bundled", 2: "unbundled", 3: "crossed", 4: "released", 5: "sent to inspection",
-                 6: "inspected", 7: "referred"}
+        names = {
+            1: "bundled",
+            2: "unbundled",
+            3: "crossed",
+            4: "released",
+            5: "sent to inspection",
+            6: "inspected",
+            7: "referred",
+        }
         try:
             for status in seeding.trip_statuses(seeded.officer, seeded.control_point).values():
                 statuses[names.get(status, str(status))] += 1
@@ -220,16 +238,22 @@ def print_summary(summary: Summary, console: Console) -> None:
     outcomes = Counter(t.outcome for t in summary.trucks)
     console.print("Trucks by outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     console.print("Decisions per lane: " + ", ".join(f"{k} {v}" for k, v in summary.lanes.items()))
-    console.print(f"Crossing events: lanes sent {summary.sent}, central received "
-                  f"{'?' if summary.received is None else summary.received}")
-    console.print("Trips at central: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.trip_statuses.items())))
+    console.print(
+        f"Crossing events: lanes sent {summary.sent}, central received "
+        f"{'?' if summary.received is None else summary.received}"
+    )
+    console.print(
+        "Trips at central: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.trip_statuses.items()))
+    )
     if summary.unexpected:
         console.print("[red]Unexpected:[/]")
         for line in summary.unexpected:
             console.print(f"  - {line}")
     else:
-        console.print("[green]Nothing unexpected: every truck got the decision it should, "
-                      "and central has every event.[/]")
+        console.print(
+            "[green]Nothing unexpected: every truck got the decision it should, "
+            "and central has every event.[/]"
+        )
 
 
 def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summary:
@@ -241,13 +265,15 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         console.print(f"Starting central, {lanes} lane simulators and kiosks under {directory} ...")
         stack.start()
         lane_ids = list(stack.lane_procs)
-        seeded = seeding.seed(stack.channel(), stack.officer_token, lane_ids,
-                              vehicles=trucks + 2 * len(lane_ids) + 2)
+        seeded = seeding.seed(
+            stack.channel(), stack.officer_token, lane_ids, vehicles=trucks + 2 * len(lane_ids) + 2
+        )
         plan = plan_traffic(lane_ids, seeded.vehicles, trucks)
         supply = TripSupply(seeded, plan.all()).start()
         stack.start_kiosks()
-        view = LiveView({lane: (lp.metrics_port, lp.journal) for lane, lp in stack.lane_procs.items()},
-                        console=console).start()
+        view = LiveView(
+            {lane: (lp.metrics_port, lp.journal) for lane, lp in stack.lane_procs.items()}, console=console
+        ).start()
         control = {lane: LaneControl(stack.control_socket) for lane in lane_ids}
         drivers = {lane: LaneDriver(control[lane], lane, stack.lane_procs[lane].journal) for lane in lane_ids}
         view.note("clear trucks, one selected for inspection")
@@ -279,7 +305,9 @@ def with_timeout_wait(stack: Stack) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulators.checkpoint", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.checkpoint", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--lanes", type=int, default=4, help="lanes (2-8; each ends with one referral case)")
     parser.add_argument("--trucks", type=int, default=8, help="clear and inspected trucks in all (>= 3)")
     parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary one, kept)")

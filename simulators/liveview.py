@@ -78,8 +78,9 @@ def describe(record: dict[str, Any]) -> str:
 class LiveView:
     """Refreshes in its own thread; ``note()`` adds a line to the status bar / output."""
 
-    def __init__(self, lanes: dict[str, tuple[int, Path]], *, console: Console | None = None,
-                 interval: float = 0.5) -> None:
+    def __init__(
+        self, lanes: dict[str, tuple[int, Path]], *, console: Console | None = None, interval: float = 0.5
+    ) -> None:
         self.lanes = lanes
         self.console = console or Console()
         self.interactive = self.console.is_terminal and sys.stdout.isatty()
@@ -99,23 +100,40 @@ class LiveView:
 
     def table(self) -> Table:
         table = Table(title=f"ROCARS simulated checkpoint - {self.status}", expand=True)
-        for column in ("lane", "phase", "devices", "cache", "outbox", "decisions", "last decisions (reasons)"):
+        for column in (
+            "lane",
+            "phase",
+            "devices",
+            "cache",
+            "outbox",
+            "decisions",
+            "last decisions (reasons)",
+        ):
             table.add_column(column)
         for lane_id, (port, journal) in self.lanes.items():
             v = read_lane(lane_id, port, journal)
-            last = "\n".join(f"[{COLOURS.get(str(r.get('outcome')), 'white')}]{describe(r)}[/]"
-                             for r in v.decisions[-3:])
-            table.add_row(lane_id, v.phase, v.health(), v.staleness(),
-                          "?" if v.outbox is None else f"{v.outbox:.0f}", str(len(v.decisions)), last or "-")
+            last = "\n".join(
+                f"[{COLOURS.get(str(r.get('outcome')), 'white')}]{describe(r)}[/]" for r in v.decisions[-3:]
+            )
+            table.add_row(
+                lane_id,
+                v.phase,
+                v.health(),
+                v.staleness(),
+                "?" if v.outbox is None else f"{v.outbox:.0f}",
+                str(len(v.decisions)),
+                last or "-",
+            )
         return table
 
     def _plain_once(self) -> None:
         for lane_id, (port, journal) in self.lanes.items():
             v = read_lane(lane_id, port, journal)
-            for record in v.decisions[self._printed.get(lane_id, 0):]:
+            for record in v.decisions[self._printed.get(lane_id, 0) :]:
                 print(f"{lane_id}: {describe(record)}", flush=True)
             self._printed[lane_id] = len(v.decisions)
-            health = f"{v.health()}, cache {v.staleness()}, outbox {v.outbox if v.outbox is None else int(v.outbox)}"
+            outbox = "?" if v.outbox is None else str(int(v.outbox))
+            health = f"{v.health()}, cache {v.staleness()}, outbox {outbox}"
             if self._health.get(lane_id, "").split(",")[0] != health.split(",")[0]:
                 print(f"{lane_id}: {health}", flush=True)
             self._health[lane_id] = health

@@ -134,8 +134,11 @@ class TruckCase:
 
     @property
     def as_expected(self) -> bool:
-        return (self.record is not None and self.outcome == self.expected_outcome
-                and self.expected_reason in reason_codes(self.record))
+        return (
+            self.record is not None
+            and self.outcome == self.expected_outcome
+            and self.expected_reason in reason_codes(self.record)
+        )
 
     def check(self) -> list[str]:
         """What is wrong with the decision, if anything (empty: as expected)."""
@@ -143,10 +146,14 @@ class TruckCase:
             return [f"{self.kind} {self.plate}: no decision"]
         out = []
         if self.outcome != self.expected_outcome:
-            out.append(f"{self.kind} {self.plate}: {self.outcome}, expected {self.expected_outcome} "
-                       f"(reasons {', '.join(reason_codes(self.record))})")
+            out.append(
+                f"{self.kind} {self.plate}: {self.outcome}, expected {self.expected_outcome} "
+                f"(reasons {', '.join(reason_codes(self.record))})"
+            )
         if self.expected_reason not in reason_codes(self.record):
-            out.append(f"{self.kind} {self.plate}: reasons {reason_codes(self.record)} lack {self.expected_reason}")
+            out.append(
+                f"{self.kind} {self.plate}: reasons {reason_codes(self.record)} lack {self.expected_reason}"
+            )
         return out
 
 

@@ -84,7 +84,7 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor):
 
 
 class _Details(grpc.ClientCallDetails):
-    def __init__(self, details: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+    def __init__(self, details: grpc.ClientCallDetails, metadata: Any) -> None:
         self.method = details.method
         self.timeout = details.timeout
         self.metadata = metadata
@@ -117,44 +117,90 @@ class Seeded:
     drivers: dict[str, tuple[Api, str]]  # card label -> (api, TOTP secret)
     vehicles: list[Vehicle]
     control_point: str
-    direction: int
+    direction: Any  # rocars.v1.Direction
     ccrn_count: int = 0
     trips: dict[str, str] = field(default_factory=dict)  # plate -> trip reference
 
 
-def seed(channel: grpc.Channel, officer_token: str, lane_ids: list[str], *, control_point: str = "LMC",
-         direction: str = "import", vehicles: int = 24) -> Seeded:
+def seed(
+    channel: grpc.Channel,
+    officer_token: str,
+    lane_ids: list[str],
+    *,
+    control_point: str = "LMC",
+    direction: str = "import",
+    vehicles: int = 24,
+) -> Seeded:
     officer = Api(channel, officer_token)
     direction_pb = common_pb2.IMPORT if direction == "import" else common_pb2.EXPORT
     reg = officer.registration
     for lane_id in lane_ids:
-        reg.RegisterLane(registration_pb2.RegisterLaneRequest(lane=registration_pb2.Lane(
-            code=lane_id, control_point=control_point, direction=direction_pb,
-            description=f"simulated cargo lane {lane_id}")), timeout=RPC_TIMEOUT_S)
+        reg.RegisterLane(
+            registration_pb2.RegisterLaneRequest(
+                lane=registration_pb2.Lane(
+                    code=lane_id,
+                    control_point=control_point,
+                    direction=direction_pb,
+                    description=f"simulated cargo lane {lane_id}",
+                )
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
     companies = []
-    for n, (name, kind) in enumerate((("Pearl River Freight Ltd", common_pb2.FREIGHT_FORWARDER),
-                                      ("Kowloon Electronics Trading Co", common_pb2.SHIPPER))):
-        reply = reg.RegisterCompany(registration_pb2.RegisterCompanyRequest(company=registration_pb2.Company(
-            kind=kind, brn=f"{31000000 + n:08d}", name=name, address=f"{n + 1} Canton Road, Kowloon",
-            contact_name="Operations desk", contact_phone=f"+852 2100 {1000 + n}")), timeout=RPC_TIMEOUT_S)
+    for n, (name, kind) in enumerate(
+        (
+            ("Pearl River Freight Ltd", common_pb2.FREIGHT_FORWARDER),
+            ("Kowloon Electronics Trading Co", common_pb2.SHIPPER),
+        )
+    ):
+        reply = reg.RegisterCompany(
+            registration_pb2.RegisterCompanyRequest(
+                company=registration_pb2.Company(
+                    kind=kind,
+                    brn=f"{31000000 + n:08d}",
+                    name=name,
+                    address=f"{n + 1} Canton Road, Kowloon",
+                    contact_name="Operations desk",
+                    contact_phone=f"+852 2100 {1000 + n}",
+                )
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
         companies.append(Api(channel, reply.api_token))
     drivers = {}
     for label, card_number in CARD_NUMBERS.items():
-        reply = reg.RegisterDriver(registration_pb2.RegisterDriverRequest(driver=registration_pb2.Driver(
-            document_number=DRIVER_DOCS[label], name=DRIVER_NAMES[label], card_number=card_number,
-            phone="+852 9100 0000")), timeout=RPC_TIMEOUT_S)
+        reply = reg.RegisterDriver(
+            registration_pb2.RegisterDriverRequest(
+                driver=registration_pb2.Driver(
+                    document_number=DRIVER_DOCS[label],
+                    name=DRIVER_NAMES[label],
+                    card_number=card_number,
+                    phone="+852 9100 0000",
+                )
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
         drivers[label] = (Api(channel, reply.api_token), reply.totp_secret)
     fleet = []
     for n in range(vehicles):
-        vehicle = Vehicle(plate=f"{'ABCDEFGHJK'[n % 10]}{'RSTUVW'[n // 10 % 6]}{1000 + 37 * n}", tag=epc_for(n + 1))
-        reg.RegisterVehicle(registration_pb2.RegisterVehicleRequest(vehicle=registration_pb2.Vehicle(
-            registration_mark=vehicle.plate, tag_epc=vehicle.tag)), timeout=RPC_TIMEOUT_S)
+        vehicle = Vehicle(
+            plate=f"{'ABCDEFGHJK'[n % 10]}{'RSTUVW'[n // 10 % 6]}{1000 + 37 * n}", tag=epc_for(n + 1)
+        )
+        reg.RegisterVehicle(
+            registration_pb2.RegisterVehicleRequest(
+                vehicle=registration_pb2.Vehicle(registration_mark=vehicle.plate, tag_epc=vehicle.tag)
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
         fleet.append(vehicle)
     # Dangerous goods go to the inspection bay: a rule officers keep as data.
-    rule = ('{"id":"dg-lithium","kind":"keyword","owner":"Dangerous goods unit","verdict":"inspect",'
-            '"description":"lithium batteries are inspected","params":{"keywords":["lithium"]}}')
-    officer.risk.ChangeRules(officer_pb2.ChangeRulesRequest(put_json=[rule], comment="checkpoint seeding"),
-                             timeout=RPC_TIMEOUT_S)
+    rule = (
+        '{"id":"dg-lithium","kind":"keyword","owner":"Dangerous goods unit","verdict":"inspect",'
+        '"description":"lithium batteries are inspected","params":{"keywords":["lithium"]}}'
+    )
+    officer.risk.ChangeRules(
+        officer_pb2.ChangeRulesRequest(put_json=[rule], comment="checkpoint seeding"), timeout=RPC_TIMEOUT_S
+    )
     return Seeded(officer, companies, drivers, fleet, control_point, direction_pb)
 
 
@@ -170,11 +216,19 @@ def file_cargo(seeded: Seeded, *, dangerous: bool = False, company: int = 0) -> 
             direction=seeded.direction,
             control_point=seeded.control_point,
             cargo=cargo_pb2.CargoDetails(
-                packages_count=10 + n, package_description="cartons", article_description=articles,
-                consignor_name="Shenzhen Bright Manufacturing Co", consignor_address="8 Futian Road, Shenzhen",
-                consignee_name="Harbour Retail Ltd", consignee_address="20 Des Voeux Road, Central",
-                expected_at=stamp(when), gross_weight_kg=f"{500 + n}.5",
-            )), timeout=RPC_TIMEOUT_S)
+                packages_count=10 + n,
+                package_description="cartons",
+                article_description=articles,
+                consignor_name="Shenzhen Bright Manufacturing Co",
+                consignor_address="8 Futian Road, Shenzhen",
+                consignee_name="Harbour Retail Ltd",
+                consignee_address="20 Des Voeux Road, Central",
+                expected_at=stamp(when),
+                gross_weight_kg=f"{500 + n}.5",
+            ),
+        ),
+        timeout=RPC_TIMEOUT_S,
+    )
     return str(reply.ccrn)
 
 
@@ -208,11 +262,18 @@ class Bundler:
         while True:
             code = self._code(label, deadline)
             try:
-                trip = api.bundling.BundleTrip(bundling_pb2.BundleTripRequest(
-                    idempotency_key=f"trip-{vehicle.plate}-{time.time_ns() % 10**12}", security_code=code,
-                    vehicle_registration_mark=vehicle.plate, control_point=self.seeded.control_point,
-                    direction=self.seeded.direction, expected_arrival=stamp(when), ccrns=ccrns),
-                    timeout=RPC_TIMEOUT_S)
+                trip = api.bundling.BundleTrip(
+                    bundling_pb2.BundleTripRequest(
+                        idempotency_key=f"trip-{vehicle.plate}-{time.time_ns() % 10**12}",
+                        security_code=code,
+                        vehicle_registration_mark=vehicle.plate,
+                        control_point=self.seeded.control_point,
+                        direction=self.seeded.direction,
+                        expected_arrival=stamp(when),
+                        ccrns=ccrns,
+                    ),
+                    timeout=RPC_TIMEOUT_S,
+                )
             except grpc.RpcError as exc:
                 # A code another client spent first: take the next one.
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED and time.monotonic() < deadline:
@@ -222,15 +283,18 @@ class Bundler:
             self.seeded.trips[vehicle.plate] = trip.reference
             return str(trip.reference)
 
-
     def unbundle(self, label: str, reference: str, timeout: float = 90.0) -> None:
         """The driver cancels the trip (the truck will arrive with nothing bundled)."""
         deadline = time.monotonic() + timeout
         api = self.seeded.drivers[label][0]
         while True:
             try:
-                api.bundling.UnbundleTrip(bundling_pb2.UnbundleTripRequest(
-                    trip_reference=reference, security_code=self._code(label, deadline)), timeout=RPC_TIMEOUT_S)
+                api.bundling.UnbundleTrip(
+                    bundling_pb2.UnbundleTripRequest(
+                        trip_reference=reference, security_code=self._code(label, deadline)
+                    ),
+                    timeout=RPC_TIMEOUT_S,
+                )
                 return
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED and time.monotonic() < deadline:
@@ -243,9 +307,12 @@ def trip_statuses(officer: Api, control_point: str) -> dict[str, int]:
     out: dict[str, int] = {}
     token = ""
     while True:
-        reply = officer.bundling.ListTrips(bundling_pb2.ListTripsRequest(
-            page=common_pb2.PageRequest(page_size=500, page_token=token), control_point=control_point),
-            timeout=RPC_TIMEOUT_S)
+        reply = officer.bundling.ListTrips(
+            bundling_pb2.ListTripsRequest(
+                page=common_pb2.PageRequest(page_size=500, page_token=token), control_point=control_point
+            ),
+            timeout=RPC_TIMEOUT_S,
+        )
         out.update({t.reference: t.status for t in reply.trips})
         token = reply.next_page_token
         if not token:
@@ -253,5 +320,8 @@ def trip_statuses(officer: Api, control_point: str) -> dict[str, int]:
 
 
 def trip_verdict(officer: Api, reference: str) -> int:
-    return int(officer.risk.Explain(officer_pb2.ExplainRequest(trip_reference=reference),
-                                    timeout=RPC_TIMEOUT_S).verdict)
+    return int(
+        officer.risk.Explain(
+            officer_pb2.ExplainRequest(trip_reference=reference), timeout=RPC_TIMEOUT_S
+        ).verdict
+    )

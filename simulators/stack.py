@@ -80,10 +80,17 @@ def run_tool(args: Sequence[str], timeout: float = 60.0, cwd: Path | None = None
 class Proc:
     """One child process with its log file. ``stop()`` is safe to call twice."""
 
-    def __init__(self, name: str, args: Sequence[str], log_dir: Path, *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[object],
+        log_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
-        self.args = [str(BIN / args[0]), *map(str, args[1:])]
+        self.args = [str(BIN / str(args[0])), *map(str, args[1:])]
         self.log_path = log_dir / f"{name}.log"
         self.env = env
         self.cwd = cwd
@@ -98,8 +105,15 @@ class Proc:
             out.flush()
             # A session of its own: Ctrl-C on the terminal reaches only us, and we stop
             # the child ourselves, in order.
-            self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=env, cwd=self.cwd, start_new_session=True)
+            self.popen = subprocess.Popen(
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
         self.starts += 1
         return self
 
@@ -127,9 +141,11 @@ class Proc:
 
         def check() -> re.Match[str] | None:
             if not self.alive:
-                raise StackError(f"{self.name} exited ({self.popen and self.popen.returncode}):\n{self.log_tail()}")
+                raise StackError(
+                    f"{self.name} exited ({self.popen and self.popen.returncode}):\n{self.log_tail()}"
+                )
             text = self.log_text()
-            return regex.search(text[text.rfind(marker):])
+            return regex.search(text[text.rfind(marker) :])
 
         try:
             return wait_until(f"{self.name} ({pattern})", check, timeout)  # type: ignore[no-any-return]
@@ -215,19 +231,58 @@ class Stack:
         self.directory.mkdir(parents=True, exist_ok=True)
         if not (self.certs / "ca.pem").exists():
             run_tool(["rocars", "pki", "init-ca", "--dir", str(self.certs)])
-            run_tool(["rocars", "pki", "server", "--dir", str(self.certs), "--host", "localhost",
-                      "--host", "127.0.0.1"])
+            run_tool(
+                [
+                    "rocars",
+                    "pki",
+                    "server",
+                    "--dir",
+                    str(self.certs),
+                    "--host",
+                    "localhost",
+                    "--host",
+                    "127.0.0.1",
+                ]
+            )
         if not self.officer_token:
-            out = run_tool(["rocars", "bootstrap", "--database", f"sqlite:///{self.database_path}",
-                            "--badge", "CP0001", "--name", "Checkpoint Supervisor", "--json"])
+            out = run_tool(
+                [
+                    "rocars",
+                    "bootstrap",
+                    "--database",
+                    f"sqlite:///{self.database_path}",
+                    "--badge",
+                    "CP0001",
+                    "--name",
+                    "Checkpoint Supervisor",
+                    "--json",
+                ]
+            )
             self.officer_token = str(json.loads(out.strip().splitlines()[-1])["api_token"])
         self.port, self.lane_port = free_port(), free_port()
-        self.central = Proc("central", [
-            "rocars-central", "--listen", f"127.0.0.1:{self.port}", "--lane-listen", f"127.0.0.1:{self.lane_port}",
-            "--database", f"sqlite:///{self.database_path}", "--tls-cert", self.certs / "server.pem",
-            "--tls-key", self.certs / "server.key", "--client-ca", self.certs / "ca.pem", "--plain-logs",
-            "--workers", "8",
-        ], self.logs, cwd=self.directory)
+        self.central = Proc(
+            "central",
+            [
+                "rocars-central",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--lane-listen",
+                f"127.0.0.1:{self.lane_port}",
+                "--database",
+                f"sqlite:///{self.database_path}",
+                "--tls-cert",
+                self.certs / "server.pem",
+                "--tls-key",
+                self.certs / "server.key",
+                "--client-ca",
+                self.certs / "ca.pem",
+                "--plain-logs",
+                "--workers",
+                "8",
+            ],
+            self.logs,
+            cwd=self.directory,
+        )
         self.procs.append(self.central)
         self.start_central()
 
@@ -243,15 +298,32 @@ class Stack:
     def start_lane_side(self, timeout: float = 60.0) -> list[str]:
         """The lane simulators (all lanes in one process), then their lane ids."""
         sim_dir = self.directory / "sim"
-        self.sim = Proc("sim", ["rocars-sim", "lane", "--dir", sim_dir, "--lanes", self.lanes,
-                                "--control-point", self.control_point, "--direction", self.direction],
-                        self.logs, cwd=self.directory)
+        self.sim = Proc(
+            "sim",
+            [
+                "rocars-sim",
+                "lane",
+                "--dir",
+                sim_dir,
+                "--lanes",
+                self.lanes,
+                "--control-point",
+                self.control_point,
+                "--direction",
+                self.direction,
+            ],
+            self.logs,
+            cwd=self.directory,
+        )
         self.procs.append(self.sim)
         with contextlib.suppress(FileNotFoundError):
             (sim_dir / "lanes.json").unlink()
         self.sim.start()
-        summary = wait_until("lane simulators (lanes.json)",
-                             lambda: self._alive_or_fail(self.sim) and _read_json(sim_dir / "lanes.json"), timeout)
+        summary = wait_until(
+            "lane simulators (lanes.json)",
+            lambda: self._alive_or_fail(self.sim) and _read_json(sim_dir / "lanes.json"),
+            timeout,
+        )
         return list(summary["lanes"])
 
     def _alive_or_fail(self, proc: Proc | None) -> bool:
@@ -262,8 +334,21 @@ class Stack:
     def write_kiosk_config(self, lane_id: str, device_config: Path) -> LaneProcs:
         """The kiosk's file: the simulator's [lane] and [devices] as written, plus central,
         cache, journal and metrics."""
-        run_tool(["rocars", "pki", "lane", "--dir", str(self.certs), "--lane", lane_id,
-                  "--control-point", self.control_point, "--direction", self.direction])
+        run_tool(
+            [
+                "rocars",
+                "pki",
+                "lane",
+                "--dir",
+                str(self.certs),
+                "--lane",
+                lane_id,
+                "--control-point",
+                self.control_point,
+                "--direction",
+                self.direction,
+            ]
+        )
         with device_config.open("rb") as fh:
             tables = tomllib.load(fh)
         lane_dir = self.directory / "kiosks" / lane_id
@@ -284,7 +369,9 @@ class Stack:
         tables["metrics"] = {"enabled": True, "listen": f"127.0.0.1:{port}"}
         path = lane_dir / "kiosk.toml"
         path.write_text(render_toml(tables))
-        kiosk = Proc(f"kiosk-{lane_id}", ["rocars-kiosk", "daemon", "--config", path], self.logs, cwd=lane_dir)
+        kiosk = Proc(
+            f"kiosk-{lane_id}", ["rocars-kiosk", "daemon", "--config", path], self.logs, cwd=lane_dir
+        )
         self.procs.append(kiosk)
         # The kiosk keeps one journal file per lane in its journal directory.
         lp = LaneProcs(lane_id, device_config, path, lane_dir / "journal" / f"{lane_id}.jsonl", port, kiosk)
@@ -302,6 +389,7 @@ class Stack:
                 return True
             staleness = metric(metrics, "rocars_kiosk_cache_staleness_seconds", lane=lane_id)
             return staleness is not None and staleness < 60
+
         try:
             wait_until(f"kiosk {lane_id} (metrics, cache synced)", ready, timeout, interval=0.2)
         except StackError as exc:
@@ -318,7 +406,9 @@ class Stack:
         return self
 
     def lane_configs(self) -> dict[str, Path]:
-        return {lane_id: self.directory / "sim" / f"lane-{lane_id}.toml" for lane_id in self.start_lane_side()}
+        return {
+            lane_id: self.directory / "sim" / f"lane-{lane_id}.toml" for lane_id in self.start_lane_side()
+        }
 
     def start_kiosks(self, timeout: float = 90.0) -> None:
         for lane_id in self.lane_procs:

@@ -153,7 +153,9 @@ class CargoServicer(cargo_pb2_grpc.CargoServicer):
             self.ctx.clock.now(),
             self.window,
         )
-        return consignment_pb(row, company_name=current_principal().name)
+        # The service hands back the row with its control point attached: no look-ups.
+        return consignment_pb(row, company_name=current_principal().name, cp_code=row.control_point.code,
+                              trip_reference="")
 
     def AmendConsignment(
         self, request: pb.AmendConsignmentRequest, context: grpc.ServicerContext

@@ -13,7 +13,7 @@ import pyotp
 from central.services import errors, hooks, tokens, validate
 from central.services.errors import Violations
 from central.services.principal import COMPANY, DRIVER, OFFICER
-from central.store import models
+from central.store import fast, models
 from central.store.db import to_db, write_transaction
 
 TOTP_ISSUER = "ROCARS"
@@ -61,10 +61,12 @@ def control_point_by_code(v: Violations, field: str, value: str) -> models.Contr
     code = validate.code(v, field, value, r"^[A-Z]{2,8}$", CONTROL_POINT_RULE)
     if v and any(x.field == field for x in v.items):
         return None
-    cp = models.ControlPoint.get_or_none(models.ControlPoint.code == code)
-    if cp is None:
+    row = fast.select_one(models.ControlPoint, ("id", "code", "name", "slot_minutes", "slot_capacity"),
+                          {"code": code})
+    if row is None:
         v.add(field, f"no control point {code!r} is registered")
-    return cp
+        return None
+    return models.ControlPoint(id=row[0], code=row[1], name=row[2], slot_minutes=row[3], slot_capacity=row[4])
 
 
 def register_officer(

@@ -26,7 +26,7 @@ log = logging.getLogger("drivers.anpr")
 DEFAULT_MIN_CONFIDENCE = 0.70
 DEFAULT_TIME_LIMIT_MS = 1000.0
 _PERSONALISED_FACTOR = 0.92  # no grammar to cross-check a free-form mark
-_MAX_CANDIDATES = 3
+_MAX_CANDIDATES = 5
 # Plate layout, measured on the tuning set (seeds 0-149, fonts dejavu and liberation):
 # characters are centred, fill about 0.48-0.66 of a single-row crop's height (0.31-0.36
 # per row on two-row plates) and are far darker than the board. Lettering on a truck
@@ -115,7 +115,7 @@ class PlateReader:
         seg = segment(flat, 2 if cand.two_row else 1)
         if seg is None or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
             return None
-        if not plate_like(seg):
+        if not plate_like(seg, centred=cand.cue != "text"):
             return None
         try:
             return self._judge(seg, cand, deadline)
@@ -203,11 +203,14 @@ class PlateReader:
         self.close()
 
 
-def plate_like(seg: Segmented) -> bool:
+def plate_like(seg: Segmented, *, centred: bool = True) -> bool:
     """Whether the characters sit in the candidate as on a plate: centred, and filling a
-    plate's share of its height (lettering on a truck body fills its own outline)."""
+    plate's share of its height (lettering on a truck body fills its own outline).
+
+    ``centred=False`` for outlines drawn around the characters themselves (the text cue),
+    where centring says nothing about the plate."""
     low, high = _HEIGHT_RATIO[seg.rows]
-    return (seg.contrast >= _MIN_CONTRAST and seg.imbalance <= _MAX_IMBALANCE
+    return (seg.contrast >= _MIN_CONTRAST and (not centred or seg.imbalance <= _MAX_IMBALANCE)
             and low <= seg.height_ratio <= high)
 
 

@@ -93,7 +93,7 @@ def _plate_around(rows: list[list[tuple[int, int, int, int]]], *, single: bool) 
     char_h = float(np.median([b[3] for row in rows for b in row]))
     if single:
         plate_h = char_h / 0.6
-        plate_w = max(w + 1.2 * char_h, plate_h * 4.7)
+        plate_w = max(w + 2.4 * char_h, plate_h * 4.7)  # room for a character the chain missed
     else:
         plate_h = h / 0.8
         plate_w = max(w + 1.0 * char_h, plate_h * 1.55)

@@ -38,7 +38,11 @@ class Checkpoint:
 
 def _missing_system_parts() -> list[str]:
     needed = {"pcscd": "pcscd", "tesseract": "tesseract-ocr"}
-    return [pkg for exe, pkg in needed.items() if shutil.which(exe) is None and not Path(f"/usr/sbin/{exe}").exists()]
+    return [
+        pkg
+        for exe, pkg in needed.items()
+        if shutil.which(exe) is None and not Path(f"/usr/sbin/{exe}").exists()
+    ]
 
 
 @pytest.fixture(scope="session")

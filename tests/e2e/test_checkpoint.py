@@ -31,8 +31,17 @@ def _sent(cp: Checkpoint) -> int:
 
 def _delivered(cp: Checkpoint) -> int:
     wait_outboxes_empty(cp.stack, timeout=30.0)
-    return wait_until("central's event count", lambda: central_event_count(cp.stack.database_path) is not None
-                      and central_event_count(cp.stack.database_path), 10.0) or 0
+    return (
+        wait_until(
+            "central's event count",
+            lambda: (
+                central_event_count(cp.stack.database_path) is not None
+                and central_event_count(cp.stack.database_path)
+            ),
+            10.0,
+        )
+        or 0
+    )
 
 
 def test_clear_truck_is_released(checkpoint: Checkpoint) -> None:
@@ -98,12 +107,15 @@ def test_kiosk_killed_mid_crossing_and_restarted(checkpoint: Checkpoint) -> None
     assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_RELEASED
 
 
-@pytest.mark.parametrize(("name", "lane", "reason"), [
-    ("unknown", 0, "TAG_UNKNOWN"),
-    ("unbundled", 1, "NO_TRIP"),
-    ("mismatch", 2, "TAG_PLATE_MISMATCH"),
-    ("cloned", 3, "CARD_REJECTED"),
-])
+@pytest.mark.parametrize(
+    ("name", "lane", "reason"),
+    [
+        ("unknown", 0, "TAG_UNKNOWN"),
+        ("unbundled", 1, "NO_TRIP"),
+        ("mismatch", 2, "TAG_PLATE_MISMATCH"),
+        ("cloned", 3, "CARD_REJECTED"),
+    ],
+)
 def test_referred_cases(checkpoint: Checkpoint, name: str, lane: int, reason: str) -> None:
     truck = checkpoint.truck(name)
     driver = checkpoint.driver(checkpoint.lanes[lane])

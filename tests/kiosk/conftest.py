@@ -105,7 +105,7 @@ class LaneRig:
         return self.state_dir / "journal" / f"{self.lane_id}.jsonl"
 
     def cmd(self, cmd: str, **kw: Any) -> dict[str, Any]:
-        reply = self.sim.handle({"cmd": cmd, **kw})
+        reply = self.sim.handle({"cmd": cmd, "lane": self.lane_id, **kw})
         assert reply["ok"], reply
         return reply
 
@@ -136,17 +136,33 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def make_rig(short_dir: Path, *, camera: bool = False, lane: dict[str, Any] | None = None) -> LaneRig:
+def make_rig(
+    short_dir: Path, *, camera: bool = False, lane: dict[str, Any] | None = None, lanes: int = 1
+) -> LaneRig:
+    """The simulated lane(s) and the first lane's kiosk configuration (``lane_config`` for more)."""
     if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
         pytest.fail("pcscd is needed for the lane's card reader (apt-get install pcscd vsmartcard-vpcd)")
-    sim = LaneSimulation(short_dir / "sim", lanes=1, camera=camera, motion_time=0.4)
+    sim = LaneSimulation(short_dir / "sim", lanes=lanes, camera=camera, motion_time=0.4)
     try:
         sim.start()
     except RuntimeError as exc:
         pytest.fail(f"simulated lane did not start (pcscd/vpcd installed?): {exc}")
-    lane_id = sim.lane_ids[0]
+    return lane_config(sim, 0, short_dir, camera=camera, lane=lane)
+
+
+def lane_config(
+    sim: LaneSimulation,
+    index: int,
+    short_dir: Path,
+    *,
+    camera: bool = False,
+    lane: dict[str, Any] | None = None,
+) -> LaneRig:
+    """A kiosk configuration for the simulation's lane ``index``: its devices as the simulator
+    wrote them, quick lane timings, its own state directory, metrics on any free port."""
+    lane_id = sim.lane_ids[index]
     tables = tomllib.loads(sim.lanes[lane_id].config_path.read_text())
-    state_dir = short_dir / "state"
+    state_dir = short_dir / f"state-{lane_id}"
     config: dict[str, dict[str, object]] = {
         "lane": {
             **tables["lane"],
@@ -184,6 +200,7 @@ class Kiosk:
     config: Path
     workdir: Path
     watchdog_usec: int = 0
+    more_configs: tuple[Path, ...] = ()  # further lanes in the same process
     proc: subprocess.Popen[bytes] | None = None
     notify: socket.socket | None = None
     messages: list[str] = field(default_factory=list)
@@ -200,6 +217,8 @@ class Kiosk:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         self.log_path = self.workdir / f"kiosk-{time.monotonic_ns()}.log"
         command = [sys.executable, "-m", "kiosk.cli", "daemon", "--config", str(self.config)]
+        for more in self.more_configs:
+            command += ["--config", str(more)]
         with self.log_path.open("wb") as log_fh:
             self.proc = subprocess.Popen(
                 [*command, "--stop-grace", "2"],

@@ -22,6 +22,7 @@ from tests.kiosk.conftest import (
     UNKNOWN_EPC,
     Kiosk,
     LaneRig,
+    lane_config,
     make_rig,
     prefill_cache,
     wait_for,
@@ -309,3 +310,54 @@ def test_plate_read_by_the_camera_confirms_the_tag(
         assert "TAG_USED_NO_PLATE" not in [r["code"] for r in record["reasons"]]
     finally:
         rig.sim.close()
+
+
+def test_two_lanes_in_one_process_decide_independently(
+    short_dir: Path, kiosk_factory: Callable[..., Kiosk]
+) -> None:
+    """Two lanes, one process, one pcscd (its two vpcd slots): a clear truck on the second
+    lane is released while an unknown one on the first is referred."""
+    first = make_rig(short_dir, lanes=2)
+    try:
+        second = lane_config(first.sim, 1, short_dir)
+        for rig in (first, second):
+            prefill_cache(rig.cache_path)
+        kiosk_factory(first, more_configs=(second.config_path,))
+        second.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+        first.cmd("arrive", plate="ZZ9999", tag=UNKNOWN_EPC)
+        time.sleep(0.3)
+        second.cmd("insert_card", card="good")
+        first.cmd("insert_card", card="second")
+        wait_for(lambda: released(second), 15, "the second lane's clear truck released")
+        wait_for(lambda: first.crossings(), 15, "the first lane's decision")
+        assert first.crossings() == [(f"{first.lane_id}:000000000001", "referred")]
+        assert second.crossings() == [(f"{second.lane_id}:000000000001", "released")]
+        assert not first.outputs()["barrier_raise"]
+    finally:
+        first.sim.close()
+
+
+def test_the_arm_stays_down_until_the_decision_is_durable(
+    rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
+) -> None:
+    """A real SQLite refusal (a trigger aborting the outbox insert, as a full disk would):
+    the release waits, red, arm down, until the decision is written; then it goes ahead."""
+    import sqlite3
+
+    kiosk = kiosk_factory(rig)
+    with sqlite3.connect(rig.cache_path, timeout=10) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox_event BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+    time.sleep(0.3)
+    rig.cmd("insert_card", card="good")
+    wait_for(lambda: "not recorded yet" in kiosk.log(), 15, "the refused outbox write")
+    time.sleep(1.0)
+    out = rig.outputs()
+    assert not out["barrier_raise"] and out["light_red"] and not out["light_green"]
+    assert rig.crossings() == []
+    with sqlite3.connect(rig.cache_path, timeout=10) as db:
+        db.execute("DROP TRIGGER refuse")
+    wait_for(lambda: released(rig), 10, "the release once the decision is durable")
+    assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]
