@@ -41,7 +41,7 @@ from simulators.scenario import LaneControl, LaneDriver, TruckCase
 from simulators.stack import Stack, samples, scrape
 
 LANES = 2
-TRUCKS_PER_LANE = 4  # two drivers' security codes limit how fast trips can be bundled
+TRUCKS_PER_LANE = 8  # two drivers' security codes limit how fast trips can be bundled
 CARD_AFTER_S = 2.0
 REACT_S = 0.8
 CORES = 2

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,22 @@ def make_certs(d: Path, lanes: list[tuple[str, str, str]]) -> None:
 
 def lane_tls(d: Path, lane_id: str) -> LaneTls:
     return LaneTls(d / "ca.pem", d / "lanes" / f"{lane_id}.pem", d / "lanes" / f"{lane_id}.key")
+
+
+def sqlite_baseline(path: Path, n: int) -> float:
+    """Rows/s of a plain executemany insert (one indexed table, WAL) on this machine now:
+    the ceiling any lane cache write shares with whatever else the machine is doing."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, a TEXT, b REAL, c INTEGER, d TEXT)")
+    conn.execute("CREATE INDEX t_a ON t (a, c, b)")
+    rows = [(f"R{i}", f"V{i}", float(i), 1, "[]") for i in range(n)]
+    t0 = time.perf_counter()
+    with conn:
+        conn.executemany("INSERT INTO t VALUES (?,?,?,?,?)", rows)
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return n / elapsed
 
 
 def _pairs(query: Any) -> dict[str, int]:
@@ -405,6 +422,15 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
     # (SQLite's auto-checkpoint), so do that here rather than time WAL look-ups.
     m.Trip._meta.database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     snap_cache = LaneCache.open(work / "lanes" / "SBC-I-01.db", "SBC", Direction.IMPORT)
+    apply_s = [0.0]
+    plain_apply = snap_cache.apply
+
+    def timed_apply(msg: Any) -> None:
+        t = time.perf_counter()
+        plain_apply(msg)
+        apply_s[0] += time.perf_counter() - t
+
+    snap_cache.apply = timed_apply  # type: ignore[method-assign,assignment]
     ended = threading.Event()
     snap = SyncClient(
         snap_cache,
@@ -413,6 +439,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
         "SBC-I-01",
         on_message=lambda msg: ended.set() if msg.kind == 3 else None,
     )  # type: ignore[attr-defined]
+    baseline_rows_per_s = sqlite_baseline(work / "baseline.db", SNAPSHOT_TRIPS)
     t0 = time.monotonic()
     snap.start()
     clients.append(snap)
@@ -469,7 +496,10 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
         "propagation_max_ms": round(max(prop_ms), 1) if prop_ms else None,
         "snapshot_trips": snapshot_trips,
         "snapshot_s": round(snapshot_s, 2),
+        "snapshot_lane_apply_s": round(apply_s[0], 2),
         "snapshot_trips_per_s": round(snapshot_trips / snapshot_s) if snapshot_s else 0,
+        "baseline_sqlite_rows_per_s": round(baseline_rows_per_s),
+        "snapshot_over_sqlite_baseline": round(snapshot_trips / snapshot_s / baseline_rows_per_s, 3),
         "outbox_events": OUTBOX_EVENTS,
         "outbox_record_per_s": round(OUTBOX_EVENTS / record_s),
         "outbox_events_per_s": round(OUTBOX_EVENTS / deliver_s),

@@ -37,7 +37,7 @@ from central import logs
 from central.api.auth import AuthInterceptor
 from central.api.registry import ServerConfig, ServerContext, add_servicers
 from central.clock import Clock, SystemClock
-from central.services import tokens
+from central.services import registration, tokens
 from central.store.db import close_all, release_connection
 from central.store.schema import init_database
 
@@ -165,6 +165,7 @@ def start_server(
     config = config or ServerConfig()
     tokens.token_cache.ttl_s = config.token_cache_seconds
     tokens.token_cache.clear()
+    registration.reset_caches()
     database = init_database(database_url)
     release_connection()  # the start-up thread's connection goes back to the pool
     ctx = ServerContext(database=database, clock=clock or SystemClock(), config=config)

@@ -11,7 +11,9 @@ traceback)::
 ``Availability`` is a small state holder in the Home Assistant style: a driver is
 available or not, since when, and why not. A transition is logged exactly once (one
 warning when lost, one info line when back), however often the same state is reported
-again, and an optional listener hears about each transition.
+again, and an optional listener hears about each transition. A deliberate ``close()``
+is not a device fault: ``set_closed()`` marks the device unavailable all the same (and
+the listener hears it) but logs one info line, and ``closed`` tells it from a fault.
 
 ``Backoff`` is the capped doubling used by every reconnect loop: ``next()`` returns the
 delay to wait before the next attempt, doubling up to ``cap``; ``reset()`` after a success.
@@ -80,6 +82,7 @@ class Availability:
         self._reason = "not connected"
         self._since = clock()
         self._ever_available = False
+        self._closed = False
 
     @property
     def available(self) -> bool:
@@ -95,6 +98,11 @@ class Availability:
         """Why the device is unavailable; empty while it is available."""
         return self._reason
 
+    @property
+    def closed(self) -> bool:
+        """Unavailable because its driver was closed on purpose (not a device fault)."""
+        return self._closed
+
     def set_listener(self, listener: AvailabilityListener | None) -> None:
         self._listener = listener
 
@@ -104,6 +112,7 @@ class Availability:
             if self._available:
                 return False
             self._available = True
+            self._closed = False
             self._reason = ""
             self._since = self._clock()
             back = self._ever_available
@@ -113,19 +122,37 @@ class Availability:
         return True
 
     def set_unavailable(self, reason: str) -> bool:
-        """Mark unavailable; returns True if this was a transition.
+        """Mark unavailable by a fault; returns True if this was a transition.
 
         While already unavailable a new reason replaces the old one silently: the fault
         was reported when it began and is reported again only when it ends.
         """
+        return self._lose(reason, closed=False)
+
+    def set_closed(self, reason: str = "closed") -> bool:
+        """Mark unavailable because the driver is closed on purpose; returns True on a transition.
+
+        Logged at info, not as a warning: a shutdown is not a fault. The listener hears
+        ``(False, reason)`` like any loss, since the device is not usable any more.
+        """
+        return self._lose(reason, closed=True)
+
+    def _lose(self, reason: str, *, closed: bool) -> bool:
         with self._lock:
             if not self._available:
-                self._reason = reason
+                # A late fault from a thread still winding down must not turn a deliberate
+                # close into a fault; otherwise only the detail changes, silently.
+                if closed or not self._closed:
+                    self._reason, self._closed = reason, closed
                 return False
             self._available = False
             self._reason = reason
+            self._closed = closed
             self._since = self._clock()
-        self._log.warning("%s unavailable: %s", self.name, reason)
+        if closed:
+            self._log.info("%s %s", self.name, reason)
+        else:
+            self._log.warning("%s unavailable: %s", self.name, reason)
         self._notify(False, reason)
         return True
 
@@ -140,6 +167,7 @@ class Availability:
 
     def __repr__(self) -> str:
         state = "available" if self._available else f"unavailable ({self._reason})"
+        state = f"closed ({self._reason})" if self._closed else state
         return f"Availability({self.name!r}, {state})"
 
 

@@ -102,12 +102,18 @@ def _models(db: peewee.Database) -> SimpleNamespace:
         active = peewee.BooleanField(default=True)
         generation = peewee.CharField(default="")
 
+        class Meta:
+            without_rowid = True
+
     class CachedDriver(Base):
         document_number = peewee.CharField(primary_key=True)
         card_number = peewee.CharField(null=True, index=True)
         name = peewee.CharField(default="")
         active = peewee.BooleanField(default=True)
         generation = peewee.CharField(default="")
+
+        class Meta:
+            without_rowid = True
 
     class CachedTrip(Base):
         reference = peewee.CharField(primary_key=True)
@@ -132,6 +138,7 @@ def _models(db: peewee.Database) -> SimpleNamespace:
 
         class Meta:
             indexes = ((("registration_mark", "status", "slot_start"), False),)
+            without_rowid = True  # keyed by reference: one B-tree less per write
 
     class CachedWatchlist(Base):
         id = peewee.CharField(primary_key=True)

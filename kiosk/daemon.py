@@ -34,6 +34,10 @@ log = logging.getLogger("kiosk.daemon")
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
+# A control loop that has not turned for this long is wedged: the lane is made safe from
+# outside it and the process exits for a restart (systemd's watchdog would kill it too,
+# but the I/O driver's own poll thread keeps the module's watchdog fed meanwhile).
+LOOP_STALL_S = 5.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--stop-grace",
         type=float,
-        default=30.0,
+        default=15.0,
         help="seconds to wait on SIGTERM for a vehicle to clear the arm before exiting",
     )
     parser.set_defaults(func=run)
@@ -118,7 +122,7 @@ class Daemon:
         self,
         configs: list[KioskConfig],
         *,
-        stop_grace_s: float = 30.0,
+        stop_grace_s: float = 15.0,
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.configs = configs
@@ -164,6 +168,17 @@ class Daemon:
             dead = [r.lane_id for r in self.runners if r.done.is_set()]
             if dead:
                 log.error("control loop of lane(s) %s ended; exiting for a restart", ", ".join(dead))
+                return EXIT_FAILED
+            now = time.monotonic()
+            stalled = [r for r in self.runners if now - r.last_alive > LOOP_STALL_S]
+            if stalled:
+                for runner in stalled:
+                    log.error(
+                        "control loop of lane %s stalled for %.0f s; making the lane safe and exiting",
+                        runner.lane_id,
+                        now - runner.last_alive,
+                    )
+                    runner.fail_safe()
                 return EXIT_FAILED
             status = self.status()
             if status != self._status:

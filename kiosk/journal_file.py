@@ -2,8 +2,9 @@
 
 Format and encoding are ``lanes.journal``'s; this module owns the file. A line is written
 and flushed to the kernel before its commands run, so a killed process never acted on a
-line it did not write; lines that carry a decision or move the barrier are also fsync'd,
-so a power cut cannot lose a decision the barrier already acted on. A last line torn by a
+line it did not write; a line that carries a decision is also fsync'd before the barrier
+moves, so a power cut cannot lose a decision the barrier acted on (the restored lane
+would otherwise decide that truck again). A last line torn by a
 crash was never acted on: it is cut off on open, and the file continues after the last
 whole line. When the lane's settings changed since the file was written, a new header
 line is appended (``rocars-kiosk replay`` takes reconfigurations mid-file).
@@ -16,7 +17,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from lanes.commands import Command, CrossingRecord, RecordCrossing, SetBarrier
+from lanes.commands import Command, CrossingRecord, RecordCrossing
 from lanes.config import LaneConfig
 from lanes.events import Event
 from lanes.journal import JournalEntry, entry_line, header_line, parse_journal
@@ -69,7 +70,9 @@ class JournalFile:
         return machine, records
 
     def append(self, event: Event, commands: tuple[Command, ...]) -> None:
-        sync = any(isinstance(c, RecordCrossing | SetBarrier) for c in commands)
+        # Only a decision's line is worth a disk flush: a lost line without one is an event
+        # the restart's LaneStarted (inputs read afresh) makes good.
+        sync = any(isinstance(c, RecordCrossing) for c in commands)
         self._write(entry_line(self.next_n, event, commands), sync=sync)
         self.next_n += 1
 

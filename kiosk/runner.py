@@ -10,10 +10,11 @@ commands, and executes the commands in order:
   lights stay red; the write is retried every tick (the journal already holds it).
 - ``LookupTrip``: a local cache query, answered at once with ``TripFound`` (fed back
   before the next queued input). Nothing on this path waits for central.
-- ``SetBarrier``/``SetLights``/``SetInspectionSign``: the outputs wanted, applied to the I/O
-  module now and re-applied whenever the module comes back (it resets itself to safe
-  outputs on every connect) or refused an earlier command (the driver refuses to lower
-  the arm onto an occupied safety loop).
+- ``SetBarrier``/``SetLights``/``SetInspectionSign``: the outputs wanted, handed to the
+  output writer (``kiosk.outputs``), which applies them to the I/O module off this loop
+  and re-applies them whenever the module comes back (it resets itself to safe outputs
+  on every connect) or refused one (the driver refuses to lower the arm onto an
+  occupied safety loop).
 - ``ShowMessage``, ``Alarm``, ``ReportDevice``: logged (and counted).
 
 A ``Tick`` every ``TICK_S`` lets time-outs fire; ticks that cannot change anything (no
@@ -39,13 +40,13 @@ from pathlib import Path
 from typing import IO
 
 from drivers.base import DriverError
-from drivers.io import SafetyLoopOccupied
 from kiosk import metrics
 from kiosk.cache import LaneCache
 from kiosk.config import KioskConfig
 from kiosk.journal_file import JournalFile
 from kiosk.lane_devices import Input, LaneDevices, barrier_position, build_devices
 from kiosk.outbox import Outbox, OutboxError, OutboxSender
+from kiosk.outputs import Outputs
 from kiosk.sync_client import SyncClient
 from kiosk.tls import LaneTls
 from lanes import events as ev
@@ -77,63 +78,6 @@ class LaneError(RuntimeError):
     """The lane cannot start (its journal is held by another kiosk, or unreadable)."""
 
 
-class Outputs:
-    """The outputs the lane wants, and whether the I/O module has taken each of them."""
-
-    def __init__(self, lane_id: str, io_call: Callable[[str, object], None]) -> None:
-        self.lane_id = lane_id
-        self.want: dict[str, object] = {}
-        self.applied: dict[str, object] = {}
-        self._io_call = io_call
-        self.blocked = False  # a decision is not yet durable: nothing may let a vehicle go
-        self._refusals: set[str] = set()
-
-    def set(self, name: str, value: object) -> None:
-        self.want[name] = value
-        self.apply(name)
-
-    def invalidate(self) -> None:
-        self.applied.clear()
-
-    def pending(self) -> bool:
-        for name in self.want:
-            value = self._effective(name)
-            if value is not None and self.applied.get(name, object()) != value:
-                return True
-        return False
-
-    def reconcile(self) -> None:
-        for name in ("lights", "sign", "barrier"):
-            if name in self.want:
-                self.apply(name)
-
-    def _effective(self, name: str) -> object:
-        value = self.want[name]
-        if self.blocked and name == "barrier" and value is True:
-            return None  # not raised for a decision that is not durable yet
-        if self.blocked and name == "lights":
-            return Light.RED
-        return value
-
-    def apply(self, name: str) -> None:
-        value = self._effective(name)
-        if value is None or self.applied.get(name, object()) == value:
-            return
-        try:
-            self._io_call(name, value)
-        except SafetyLoopOccupied as exc:
-            if name not in self._refusals:
-                self._refusals.add(name)
-                log.warning("lane %s: %s; will retry", self.lane_id, exc)
-            return
-        except DriverError as exc:
-            metrics.OUTPUT_FAILURES.labels(self.lane_id).inc()
-            log.debug("lane %s: output %s=%s not applied: %s", self.lane_id, name, value, exc)
-            return
-        self._refusals.discard(name)
-        self.applied[name] = value
-
-
 class LaneRunner:
     def __init__(
         self,
@@ -141,7 +85,7 @@ class LaneRunner:
         *,
         clock: Callable[[], float] = time.time,
         on_alive: Callable[[LaneRunner], None] | None = None,
-        stop_grace_s: float = 30.0,
+        stop_grace_s: float = 15.0,
     ) -> None:
         if config.lane.logic is None:
             raise LaneError("lane: settings are not valid")
@@ -190,6 +134,7 @@ class LaneRunner:
         self.devices.on_io_back = lambda: self.post(self._io_back)
         self.devices.on_watchdog_fallback = lambda: self.post(self._io_back)
         self.devices.start()
+        self.outputs.start()
         self._wait_for_devices(STARTUP_WAIT_S)
         if cfg.central is not None:
             tls = LaneTls(cfg.central.ca, cfg.central.cert, cfg.central.key, cfg.central.server_name)
@@ -333,8 +278,6 @@ class LaneRunner:
         assert m is not None
         if self._unrecorded:
             self._retry_records()
-        if self.outputs.pending():
-            self.outputs.reconcile()
         self._handle(ev.Tick(self._stamp()))
 
     def _check_sync(self) -> None:
@@ -489,7 +432,6 @@ class LaneRunner:
             self._record(record, retry=True)
         if not self._unrecorded:
             self.outputs.blocked = False
-            self.outputs.reconcile()
 
     def _io_call(self, name: str, value: object) -> None:
         assert self.devices is not None
@@ -522,6 +464,15 @@ class LaneRunner:
 
     # --- stop ------------------------------------------------------------------------------------------
 
+    def fail_safe(self) -> None:
+        """From outside a wedged loop: red, and the arm let down only if the safety loop is clear."""
+        if self.devices is None:
+            return
+        try:
+            self.devices.io.fail_safe()
+        except DriverError as exc:
+            log.error("lane %s: could not set the safe outputs: %s", self.lane_id, exc)
+
     def join(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
@@ -535,6 +486,7 @@ class LaneRunner:
         if thread is not None:
             thread.join(self.stop_grace_s + 5.0)
         for stop in (
+            self.outputs.stop,
             self.sender.stop if self.sender else None,
             self.sync.stop if self.sync else None,
             self.devices.close if self.devices else None,

@@ -178,6 +178,24 @@ def wait_outboxes_empty(stack: Stack, timeout: float = 60.0) -> None:
     )
 
 
+def device_fault_drill(stack: Stack, control: LaneControl, lane_id: str) -> list[str]:
+    """Unplug the lane's RFID reader and plug it back: the kiosk must report the reader
+    lost, then back (availability as state, on its metrics endpoint). Problems, if any."""
+    port = stack.lane_procs[lane_id].metrics_port
+
+    def rfid_available() -> float | None:
+        return metric(scrape(port), "rocars_kiosk_device_available", lane=lane_id, device="rfid")
+
+    try:
+        control.send("fault", lane=lane_id, device="rfid", kind="unplug")
+        wait_until(f"{lane_id}: kiosk reports the RFID reader lost", lambda: rfid_available() == 0, 15.0)
+        control.send("fault", lane=lane_id, device="rfid", kind="replug")
+        wait_until(f"{lane_id}: kiosk reports the RFID reader back", lambda: rfid_available() == 1, 15.0)
+    except (StackError, OSError) as exc:
+        return [f"device fault drill: {exc}"]
+    return []
+
+
 def run_phase(drivers: dict[str, LaneDriver], phase: dict[str, list[TruckCase]], supply: TripSupply) -> None:
     """Each lane's trucks in order, the lanes in parallel."""
 
@@ -261,6 +279,7 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
     view: LiveView | None = None
     plan = Plan()
     seeded: seeding.Seeded | None = None
+    drill_problems: list[str] = []
     try:
         console.print(f"Starting central, {lanes} lane simulators and kiosks under {directory} ...")
         stack.start()
@@ -278,6 +297,8 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         drivers = {lane: LaneDriver(control[lane], lane, stack.lane_procs[lane].journal) for lane in lane_ids}
         view.note("clear trucks, one selected for inspection")
         run_phase(drivers, plan.before, supply)
+        view.note(f"device fault drill: {lane_ids[0]}'s RFID reader unplugged, then plugged back")
+        drill_problems = device_fault_drill(stack, control[lane_ids[0]], lane_ids[0])
         view.note("central DOWN: lanes decide from their caches, events wait in the outboxes")
         stack.stop_central()
         run_phase(drivers, plan.outage, supply)
@@ -290,10 +311,16 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         with_timeout_wait(stack)
         view.note("done")
     finally:
-        if view is not None:
-            view.stop()
-        summary = summarise(stack, plan, seeded)
-        stack.close()
+        # A second Ctrl-C must not cut the clean-up short.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if view is not None:
+                view.stop()
+            summary = summarise(stack, plan, seeded)
+            summary.unexpected += drill_problems
+            stack.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return summary
 
 

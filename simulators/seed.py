@@ -204,14 +204,29 @@ def seed(
     return Seeded(officer, companies, drivers, fleet, control_point, direction_pb)
 
 
+def retrying(what: str, call: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """``call()`` again while central is unreachable (it may be down for a while),
+    backoff doubling from 0.2 s to a 3 s cap; other errors go straight up."""
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() + delay > deadline:
+                raise
+            log.info("%s: central unavailable; retrying in %.1f s", what, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
 def file_cargo(seeded: Seeded, *, dangerous: bool = False, company: int = 0) -> str:
     """One consignment filed by a company; its CCRN."""
     seeded.ccrn_count += 1
     n = seeded.ccrn_count
     when = dt.datetime.now(dt.UTC) + LEAD
     articles = "lithium batteries for power tools" if dangerous else "cotton shirts and trousers"
-    reply = seeded.companies[company % len(seeded.companies)].cargo.SubmitConsignment(
-        cargo_pb2.SubmitConsignmentRequest(
+    request = cargo_pb2.SubmitConsignmentRequest(
             idempotency_key=f"checkpoint-{n:06d}-{time.time_ns() % 10**9}",
             direction=seeded.direction,
             control_point=seeded.control_point,
@@ -226,9 +241,10 @@ def file_cargo(seeded: Seeded, *, dangerous: bool = False, company: int = 0) -> 
                 expected_at=stamp(when),
                 gross_weight_kg=f"{500 + n}.5",
             ),
-        ),
-        timeout=RPC_TIMEOUT_S,
-    )
+        )
+    api = seeded.companies[company % len(seeded.companies)]
+    # The same idempotency key on every retry: a reply lost to an outage files nothing twice.
+    reply = retrying("filing cargo", lambda: api.cargo.SubmitConsignment(request, timeout=RPC_TIMEOUT_S))
     return str(reply.ccrn)
 
 

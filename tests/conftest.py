@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.central import CentralUnderTest, running_central, sqlite_url
+from tests.support.central import TEST_MODULES, CentralUnderTest, running_central, sqlite_url
 from tests.support.pg import PgCluster, pg_cluster
 
 
@@ -27,8 +27,9 @@ def postgres_url(postgres_cluster: PgCluster) -> str:
 @pytest.fixture
 def central(tmp_path: Path) -> Iterator[CentralUnderTest]:
     """A real central server in this process on a fresh SQLite file (settable clock,
-    bootstrapped officer). See tests/support/central.py."""
-    with running_central(sqlite_url(tmp_path)) as under_test:
+    bootstrapped officer), every servicer but the lane feed (TEST_MODULES). See
+    tests/support/central.py."""
+    with running_central(sqlite_url(tmp_path), modules=TEST_MODULES) as under_test:
         yield under_test
 
 
@@ -39,5 +40,5 @@ def central_both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cen
         url = sqlite_url(tmp_path)
     else:
         url = request.getfixturevalue("postgres_cluster").create_database()
-    with running_central(url) as under_test:
+    with running_central(url, modules=TEST_MODULES) as under_test:
         yield under_test

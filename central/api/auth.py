@@ -155,7 +155,9 @@ def _check(policy: MethodPolicy | None, context: grpc.ServicerContext, method: s
     if principal is None:
         raise errors.Unauthenticated("authorization: missing bearer token or client certificate")
     if principal.role not in policy.roles:
-        raise errors.PermissionDenied(f"{method}: not allowed for role {ROLE_NAMES.get(principal.role, principal.role)}")
+        raise errors.PermissionDenied(
+            f"{method}: not allowed for role {ROLE_NAMES.get(principal.role, principal.role)}"
+        )
     return principal
 
 

@@ -154,8 +154,9 @@ class CargoServicer(cargo_pb2_grpc.CargoServicer):
             self.window,
         )
         # The service hands back the row with its control point attached: no look-ups.
-        return consignment_pb(row, company_name=current_principal().name, cp_code=row.control_point.code,
-                              trip_reference="")
+        return consignment_pb(
+            row, company_name=current_principal().name, cp_code=row.control_point.code, trip_reference=""
+        )
 
     def AmendConsignment(
         self, request: pb.AmendConsignmentRequest, context: grpc.ServicerContext

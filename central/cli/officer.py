@@ -183,7 +183,9 @@ def _print_assessment(args: argparse.Namespace, a: officer_pb2.RiskAssessment) -
 
 @run
 def explain(args: argparse.Namespace) -> None:
-    req = officer_pb2.ExplainRequest(ccrn=args.ccrn or "", trip_reference=args.trip or "")
+    req = officer_pb2.ExplainRequest(
+        ccrn=args.ccrn or "", trip_reference=args.trip or "", replay_version=args.replay_version
+    )
     _print_assessment(args, _stub(args).Explain(req, timeout=args.timeout))
 
 
@@ -292,6 +294,12 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("explain", help="verdict, score and reasons of a consignment or trip")
     _subject(p)
+    p.add_argument(
+        "--replay-version",
+        type=int,
+        default=0,
+        help="recompute under this rule-set version (stores nothing) to reproduce a verdict",
+    )
     add_connection_args(p)
     p.set_defaults(func=explain)
 

@@ -197,6 +197,12 @@ class RiskServicer(officer_pb2_grpc.RiskServicer):
         )
 
     def Explain(self, request: pb.ExplainRequest, context: grpc.ServicerContext) -> pb.RiskAssessment:
+        if request.replay_version:
+            if not 0 < request.replay_version <= rulestore.current_version():
+                raise ValidationError(
+                    [FieldViolation("replay_version", "must name an existing rule-set version")]
+                )
+            return assessment_pb(officer.replay(request.replay_version, request.ccrn, request.trip_reference))
         return assessment_pb(officer.get_assessment(request.ccrn, request.trip_reference))
 
     def OverrideVerdict(

@@ -288,3 +288,63 @@ def explain_json(a: AssessmentView) -> dict[str, Any]:
             "in_force": a.override_in_force,
         },
     }
+
+
+def replay(version: int, ccrn: str = "", trip_reference: str = "") -> AssessmentView:
+    """Recompute a verdict from the current data, rule-set ``version`` and the selection key,
+    storing nothing: what the rules of that version say (overrides are not applied). With the
+    version a verdict was given under, it reproduces that verdict (random draws included) as
+    long as the data are unchanged; anomaly statistics are today's."""
+    from central.risk import rulestore
+    from central.risk.engine import CompiledRules
+    from central.risk.facts import Assessment, TripFacts
+
+    subject, ref = _subject(ccrn, trip_reference)
+    rt = runtime()
+    engine = CompiledRules(rulestore.load(version), rt.keys.selection)
+    stats = rt.stats()
+    if subject == "consignment":
+        c = C.get_or_none(C.ccrn == ref)
+        if c is None:
+            raise NotFound(f"consignment {ref!r} does not exist")
+        f = profiling.consignment_facts(c)
+        a = engine.assess_consignment(f, stats)
+        cp, direction, expected = f.control_point, int(c.direction), f.expected_at
+    else:
+        t = T.get_or_none(T.reference == ref)
+        if t is None:
+            raise NotFound(f"trip {ref!r} does not exist")
+        cons = list(C.select().where(C.trip == t.id))
+        pairs: list[tuple[str, Assessment]] = [
+            (c.ccrn, engine.assess_consignment(profiling.consignment_facts(c), stats)) for c in cons
+        ]
+        expected = profiling._aware(t.expected_arrival)
+        cp = str(m.ControlPoint.get_by_id(t.control_point_id).code)
+        facts = TripFacts(
+            trip_id=t.reference,
+            control_point=cp,
+            direction=profiling.DIRECTION_NAMES.get(t.direction, ""),
+            expected_at=expected,
+            vehicle_plate=str(m.Vehicle.get_by_id(t.vehicle_id).registration_mark),
+            driver_id=str(m.Driver.get_by_id(t.driver_id).document_number),
+            driver_history=profiling.history_of("driver", int(t.driver_id)),
+        )
+        a = engine.assess_trip(facts, pairs)
+        direction = int(t.direction)
+    return AssessmentView(
+        subject=subject,
+        reference=ref,
+        control_point=cp,
+        direction=direction,
+        expected_at=expected,
+        verdict=a.verdict,
+        rule_verdict=a.verdict,
+        score=a.score,
+        reasons=list(a.reasons),
+        rule_set_version=version,
+        assessed_at=rt.clock.now(),
+        override_verdict=None,
+        override_reason="",
+        override_by="",
+        override_in_force=False,
+    )

@@ -333,6 +333,10 @@ def profile_trip(
 ) -> RiskAssessment:
     """Score a trip: strictest of its consignments (as lanes see them), driver, vehicle, draw."""
     engine, stats, now = ctx or _context()
+    if is_postgres():
+        # Two writers amending two consignments of one trip must not each judge the trip on
+        # the other's old data: the second waits for the first and then reads its commit.
+        list(_locked(T.select(T.id).where(T.id == t.id)))
     consignments = list(C.select().where((C.trip == t.id) & (C.status != common_pb2.CANCELLED)))  # type: ignore[attr-defined]
     refs = [c.ccrn for c in consignments]
     stored = (

@@ -23,6 +23,7 @@ from central.risk.errors import Conflict, NotFound, RuleValidationError
 from central.risk.facts import Verdict
 from central.risk.models import RiskRule, RiskRuleSet
 from central.risk.rules import RuleSet, RuleSpec, Thresholds
+from central.services.errors import FieldViolation, ValidationError
 from central.store import changes
 from central.store.db import database_proxy, from_db, is_postgres, to_db, write_transaction
 
@@ -93,6 +94,10 @@ def _info(r: RiskRule) -> RuleInfo:
 
 def change(edit: RuleChange, officer: str, now: datetime, selection_key: bytes, audit_key: bytes) -> int:
     """Apply ``edit`` as one new rule-set version; returns the version number."""
+    if not edit.put and not edit.retire and edit.thresholds is None:
+        raise ValidationError(
+            [FieldViolation("put_json", "nothing to change: give rules to put or retire, or thresholds")]
+        )
     with write_transaction():
         db = database_proxy.obj
         if is_postgres(db):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from central.services.cargo import parse_ccrn
 from central.services.errors import Violations
 from central.services.principal import DRIVER, Principal
 from central.store import models
-from central.store.db import from_db, is_postgres, to_db, write_transaction
+from central.store.db import from_db, is_postgres, retrying, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
 OPEN = common_pb2.TRIP_BUNDLED
@@ -62,11 +63,61 @@ def _require_driver(principal: Principal) -> models.Driver:
     return models.Driver.get_by_id(principal.account_id)
 
 
+class CodeGuard:
+    """Wrong security codes per driver. After ``limit`` wrong codes in a row the driver's
+    codes are refused for ``lockout`` (a stolen API token must not let anyone guess the
+    6 digits: 3 codes in 10^6 are valid at any moment). Per process: with N replicas an
+    attacker gets at most N x ``limit`` guesses per lockout period."""
+
+    def __init__(self, limit: int = 5, lockout: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.lockout = lockout
+        self._state: dict[int, tuple[int, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, driver_id: int, now: datetime) -> None:
+        with self._lock:
+            _failures, until = self._state.get(driver_id, (0, None))
+        if until is not None and now < until:
+            raise errors.ResourceExhausted(
+                f"security_code: too many wrong codes; try again after {until.isoformat(timespec='minutes')}"
+            )
+
+    def failed(self, driver_id: int, now: datetime) -> None:
+        with self._lock:
+            failures, until = self._state.get(driver_id, (0, None))
+            if until is not None and now >= until:
+                failures = 0
+            failures += 1
+            self._state[driver_id] = (failures, now + self.lockout if failures >= self.limit else None)
+
+    def succeeded(self, driver_id: int) -> None:
+        with self._lock:
+            self._state.pop(driver_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._state.clear()
+
+
+code_guard = CodeGuard()
+
+
 def verify_code(driver: models.Driver, code: str, now: datetime) -> None:
     """Check the security code and spend it (inside the caller's transaction). One step
     of clock drift is accepted either way; a code already used is refused, so a code
-    seen over someone's shoulder cannot bundle a second time."""
-    code = code.strip()
+    seen over someone's shoulder cannot bundle a second time; too many wrong codes lock
+    the driver's codes out for a while (CodeGuard)."""
+    code_guard.check(driver.id, now)
+    try:
+        _verify_code(driver, code.strip(), now)
+    except errors.Unauthenticated:
+        code_guard.failed(driver.id, now)
+        raise
+    code_guard.succeeded(driver.id)
+
+
+def _verify_code(driver: models.Driver, code: str, now: datetime) -> None:
     if len(code) != 6 or not code.isdigit():
         raise errors.Unauthenticated("security_code: must be the 6-digit code your security token shows now")
     totp = pyotp.TOTP(driver.totp_secret)
@@ -260,6 +311,7 @@ def _replayed(principal: Principal, key: str, digest: str) -> models.Trip | None
     return models.Trip.get(models.Trip.reference == bytes(row.reply).decode())
 
 
+@retrying()
 def bundle(
     principal: Principal,
     idempotency_key: str,
@@ -345,6 +397,7 @@ def _require_open(trip: models.Trip) -> None:
         )
 
 
+@retrying()
 def rebundle(
     principal: Principal,
     reference: str,
@@ -397,6 +450,7 @@ def rebundle(
     return trip
 
 
+@retrying()
 def unbundle(principal: Principal, reference: str, security_code: str, now: datetime) -> models.Trip:
     driver = _require_driver(principal)
     with write_transaction():

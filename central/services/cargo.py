@@ -23,7 +23,7 @@ from central.services import errors, hooks, validate
 from central.services.errors import Violations
 from central.services.principal import COMPANY, Principal
 from central.store import fast, models
-from central.store.db import from_db, to_db, write_transaction
+from central.store.db import from_db, retrying, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
 SUBMITTED = common_pb2.SUBMITTED
@@ -191,6 +191,7 @@ def _require_company(principal: Principal) -> None:
         raise errors.PermissionDenied("only a company files cargo information")
 
 
+@retrying()
 def submit(
     principal: Principal,
     idempotency_key: str,
@@ -211,13 +212,16 @@ def submit(
     v.raise_if_any()
     assert cp is not None
     digest = _request_hash(direction, cp.code, cargo)
-    existing = _by_key(principal.account_id, key)
-    if existing is not None:
-        return _replay(existing, digest)
-    # Only a fresh submission is held to the window: a retry of an accepted one must
-    # get its CCRN back even when the retry comes in after the 30-minute cut-off.
     check_window(v, "cargo.expected_at", cargo.expected_at, now, window)
-    v.raise_if_any()
+    if v:
+        # Only a fresh submission is held to the window: a retry of an accepted one
+        # must get its CCRN back even when it comes in after the 30-minute cut-off.
+        existing = _by_key(principal.account_id, key)
+        if existing is not None:
+            return _replay(existing, digest)
+        v.raise_if_any()
+    # Insert first: the unique (company, idempotency key) index answers "is this a
+    # retry?" inside the insert, so the common case costs no extra look-up.
     for _attempt in range(5):
         values = dict(
             ccrn=ids.new_ccrn(),
@@ -250,7 +254,6 @@ def submit(
 
 
 def _by_key(company_id: int, key: str) -> models.Consignment | None:
-    # Every submission asks this first, almost always to hear "no": keep it cheap.
     hit = fast.select_one(models.Consignment, ("id",), {"company": company_id, "idempotency_key": key})
     return None if hit is None else models.Consignment.get_by_id(hit[0])
 
@@ -340,6 +343,7 @@ def _lock_clause() -> bool:
     return is_postgres()
 
 
+@retrying()
 def amend(
     principal: Principal,
     ccrn_text: str,
@@ -403,6 +407,7 @@ def amend(
     return row
 
 
+@retrying()
 def cancel(principal: Principal, ccrn_text: str, reason: str, now: datetime) -> models.Consignment:
     _require_company(principal)
     v = Violations()

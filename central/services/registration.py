@@ -4,8 +4,10 @@ token here, and drivers their RFC 6238 security-code secret."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import peewee
 import pyotp
@@ -54,15 +56,52 @@ def upsert_control_point(
         else:
             cp.name, cp.slot_minutes, cp.slot_capacity = name, minutes, capacity
             cp.save()
+    _control_points.clear()
     return cp
+
+
+class _TtlCache:
+    """Control points change a few times a year and are read on every submission and
+    bundling; keep them for a few seconds. This process clears it on change; another
+    replica sees a changed slot size or capacity within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, tuple[Any, ...]]] = {}
+
+    def get(self, key: str) -> tuple[Any, ...] | None:
+        hit = self._items.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def put(self, key: str, value: tuple[Any, ...]) -> None:
+        self._items[key] = (time.monotonic() + self.ttl_s, value)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+_control_points = _TtlCache()
+
+
+def reset_caches() -> None:
+    """Forget cached state (a server starting on a database, tests switching databases)."""
+    from central.services.bundling import code_guard
+
+    _control_points.clear()
+    code_guard.clear()
 
 
 def control_point_by_code(v: Violations, field: str, value: str) -> models.ControlPoint | None:
     code = validate.code(v, field, value, r"^[A-Z]{2,8}$", CONTROL_POINT_RULE)
     if v and any(x.field == field for x in v.items):
         return None
-    row = fast.select_one(models.ControlPoint, ("id", "code", "name", "slot_minutes", "slot_capacity"),
-                          {"code": code})
+    row = _control_points.get(code)
+    if row is None:
+        row = fast.select_one(
+            models.ControlPoint, ("id", "code", "name", "slot_minutes", "slot_capacity"), {"code": code}
+        )
+        if row is not None:
+            _control_points.put(code, row)
     if row is None:
         v.add(field, f"no control point {code!r} is registered")
         return None
@@ -181,6 +220,9 @@ def reset_driver_secret(driver_id: int) -> models.Driver:
         driver.totp_secret = pyotp.random_base32()
         driver.last_totp_step = 0
         driver.save()
+    from central.services.bundling import code_guard
+
+    code_guard.succeeded(driver_id)
     return driver
 
 

@@ -93,7 +93,9 @@ def registration_mark(v: Violations, field: str, value: str) -> str:
         pass
     elif re.match(r"^[A-Z]{2}\d+$", mark):
         # The two-letters-and-a-number shape is reserved for traditional marks.
-        v.add(field, "a traditional mark is two letters (no I, O, Q) and a number 1-9999 without leading zeros")
+        v.add(
+            field, "a traditional mark is two letters (no I, O, Q) and a number 1-9999 without leading zeros"
+        )
     elif len(raw) > 8 or not _PERSONAL_PLATE.match(raw) or mark.isdigit():
         v.add(
             field,

@@ -13,11 +13,13 @@ transaction (row locks and the change log's own lock do the rest).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 import peewee
@@ -139,6 +141,47 @@ def write_transaction() -> Iterator[None]:
     else:
         with db.atomic():
             yield
+
+
+# PostgreSQL SQLSTATEs after which running the whole transaction again is correct:
+# deadlock_detected and serialization_failure. PostgreSQL has already rolled back.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    cause = exc.args[0] if exc.args else None
+    return (
+        getattr(cause, "pgcode", None) in RETRYABLE_SQLSTATES
+        or getattr(exc, "pgcode", None) in RETRYABLE_SQLSTATES
+    )
+
+
+def retrying(
+    attempts: int = 4, first_delay_s: float = 0.01
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Run a whole write again when PostgreSQL aborted it for a deadlock or a
+    serialization failure (both mean "nothing happened, try again"). The delay doubles
+    from ``first_delay_s``; after ``attempts`` the error goes to the caller."""
+
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            delay = first_delay_s
+            for attempt in range(1, attempts + 1):
+                try:
+                    return fn(*args, **kwargs)
+                except (peewee.OperationalError, peewee.InternalError) as exc:
+                    if attempt == attempts or not is_retryable(exc):
+                        raise
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+            raise AssertionError("unreachable")
+
+        return wrapper
+
+    return decorate
 
 
 def to_db(when: datetime) -> datetime:

@@ -41,7 +41,7 @@ def insert_returning_id(model: type[peewee.Model], values: Mapping[str, Any]) ->
     if sql is None:
         columns = ", ".join(_quote(fields[n].column_name) for n in names)
         params = ", ".join([db.param] * len(names))
-        sql = f"INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}) RETURNING \"id\""  # type: ignore[attr-defined]
+        sql = f'INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}) RETURNING "id"'  # type: ignore[attr-defined]
         with _lock:
             _cache[key] = sql
     cursor = db.execute_sql(sql, [fields[n].db_value(values[n]) for n in names])
@@ -49,7 +49,9 @@ def insert_returning_id(model: type[peewee.Model], values: Mapping[str, Any]) ->
     return int(row[0])
 
 
-def select_one(model: type[peewee.Model], columns: Sequence[str], where: Mapping[str, Any]) -> tuple[Any, ...] | None:
+def select_one(
+    model: type[peewee.Model], columns: Sequence[str], where: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
     """SELECT ``columns`` of the first row matching every ``field = value``; None if none."""
     db = _db()
     key = ("select", model, tuple(columns), tuple(where), type(db))

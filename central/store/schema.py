@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import peewee
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_migrations
 
 from central.store import models
 from central.store.db import database_proxy, open_database, to_db
@@ -24,10 +26,26 @@ log = logging.getLogger(__name__)
 # while an area does not exist yet.
 AREA_MODEL_MODULES: tuple[str, ...] = ("central.store.changes", "central.risk.models", "central.sync.models")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v2_submission_hash(db: peewee.Database) -> None:
+    """v2: consignments remember the hash of their first submission, so a retry with
+    the same idempotency key but other content is refused instead of answered."""
+    columns = {c.name for c in db.get_columns(models.Consignment._meta.table_name)}
+    if "request_hash" not in columns:
+        migrator = SchemaMigrator.from_database(db)
+        run_migrations(
+            migrator.add_column(
+                models.Consignment._meta.table_name,
+                "request_hash",
+                peewee.CharField(max_length=64, default=""),
+            )
+        )
+
 
 # version -> step that brings the schema from version-1 to version
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_submission_hash}
 
 
 class SchemaError(RuntimeError):

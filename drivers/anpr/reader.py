@@ -67,18 +67,22 @@ class PlateReader:
         self,
         *,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-        time_limit_ms: float = DEFAULT_TIME_LIMIT_MS,
+        time_limit_ms: float | None = None,
         engine: OcrEngine | str | None = None,
     ) -> None:
+        """``time_limit_ms`` per frame; None: 1 s with the persistent Tesseract API, 5 s with a
+        process per call (pytesseract pays ~100 ms of process start-up per reading)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence: must be within 0..1, got {min_confidence}")
-        if time_limit_ms <= 0:
+        if time_limit_ms is not None and time_limit_ms <= 0:
             raise ValueError(f"time_limit_ms: must be > 0, got {time_limit_ms}")
         self.min_confidence = min_confidence
         self._timed_out = False
-        self.time_limit_ms = time_limit_ms
         self.engine: OcrEngine = engine if engine is not None and not isinstance(engine, str) \
             else open_engine(engine)
+        if time_limit_ms is None:
+            time_limit_ms = DEFAULT_TIME_LIMIT_MS * (5 if self.engine.name == "pytesseract" else 1)
+        self.time_limit_ms = time_limit_ms
 
     def read(self, frame: np.ndarray) -> PlateRead:
         start = time.perf_counter()
@@ -147,12 +151,12 @@ class PlateReader:
             split = 2
         if split is not None and len(free_text) == seg.blobs:
             unexplained = _unexplained(free_text, free, split)
-            if unexplained == "letters":
-                # A digit no letter looks like where a letter must be: a personalised mark
-                # laid out like a standard one, or a misread. No reading can tell which.
+            if unexplained in ("letters", "doubt"):
+                # A 9 where a letter must be, or one Y where a digit must be: a personalised
+                # mark laid out like a standard one, or a misread. No reading can tell which.
                 return None
             if unexplained == "digits":
-                split = None  # a K where a digit must be: a personalised mark ("ZH NKVP")
+                split = None  # letters where digits must be: a personalised mark ("ZH NKVP")
         votes: dict[str, list[float]] = {}
         views = seg.views()
         if split is not None:
@@ -172,8 +176,13 @@ class PlateReader:
                     votes.setdefault(mark, []).append(_score(letters, digits))
         else:
             kind = "personalised"
-            if cand.cue in ("edges", "text") or seg.imbalance > _PERSONALISED_MAX_IMBALANCE:
-                return None  # no grammar to check a free-form mark by: demand a plate board
+            # No grammar to check a free-form mark by: demand a plate, that is a board found
+            # by its colour with the characters centred, or, where the outline came from
+            # edges or the characters themselves, a border framing them.
+            if seg.imbalance > _PERSONALISED_MAX_IMBALANCE and cand.cue != "text":
+                return None
+            if cand.cue in ("edges", "text") and not seg.framed:
+                return None
             for k, view in enumerate(views):
                 read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
                 mark = grammar.normalise(read.text)
@@ -215,10 +224,14 @@ def plate_like(seg: Segmented, *, centred: bool = True) -> bool:
 
 
 def _unexplained(text: str, read: LineRead, split: int) -> str:
-    """Where a confident free reading has a character no confusion explains: "letters" for
-    a digit among the letters other than a letter's look-alike (8, 5, 2, 3, 4, ...: blur
-    turns J into 3), "digits" for a letter among the digits other than B, S, Z, O, I, Q
-    (the grammar's own confusions), "" when every character is explained."""
+    """Where a confident free reading has characters no confusion explains.
+
+    "letters": a digit among the letters other than a letter's look-alike (blur turns J
+    into 3, not into 9); "digits": at least two letters among the digits other than B, S,
+    Z, O, I, Q (the grammar's own confusions), as in a personalised "ZH NKVP"; "doubt": a
+    single such letter (AR9 read ARY), which no reading can settle; "" when all is explained.
+    """
+    letters_in_digits = 0
     for i, char in enumerate(text):
         confident = i < len(read.confidences) and read.confidences[i] >= 0.8
         if not confident:
@@ -226,8 +239,10 @@ def _unexplained(text: str, read: LineRead, split: int) -> str:
         if i < split and char.isdigit() and not grammar.looks_like_letter(char):
             return "letters"
         if i >= split and char.isalpha() and char not in "BSZOIQ":
-            return "digits"
-    return ""
+            letters_in_digits += 1
+    if letters_in_digits >= 2:
+        return "digits"
+    return "doubt" if letters_in_digits else ""
 
 
 def _score(*reads: LineRead) -> float:

@@ -37,6 +37,7 @@ class Segmented:
     imbalance: float  # |left margin - right margin| in character heights: plates are centred
     height_ratio: float  # character height / crop height (per row for two rows)
     contrast: float  # board minus character grey level, 0-255: ink on a plate is far darker
+    framed: bool  # a border runs above and below the characters, as on a plate
 
     @property
     def blobs(self) -> int:
@@ -102,7 +103,8 @@ def _erase_border(binary: np.ndarray) -> np.ndarray:
 def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     """The plate's characters as one clean line, or None when nothing character-like is there."""
     flat = flatten(grey)
-    binary = _erase_border(_threshold(flat))
+    raw = _threshold(flat)
+    binary = _erase_border(raw)
     h, w = binary.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     row_h = h * (0.72 if expect_rows == 1 else 0.40)
@@ -150,7 +152,12 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     board = ~ink[y0:y1, x0:x1]
     span = grey[y0:y1, x0:x1]
     contrast = float(span[board].mean() - grey[ink].mean()) if board.any() else 0.0
-    return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast)
+    # A plate's border: long dark horizontal runs both above and below the characters.
+    runs = cv2.morphologyEx(raw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (w // 3, 1)))
+    rows_with_runs = np.asarray(runs.any(axis=1))
+    framed = bool(rows_with_runs[:y0].any() and rows_with_runs[y1:].any())
+    return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast,
+                     framed)
 
 
 def _glyph_groups(

@@ -86,6 +86,7 @@ class CardReader:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._pcsc.close()
+        self.availability.set_closed()  # logged once, at info: a deliberate stop is no fault
 
     def __enter__(self) -> CardReader:
         self.start()
@@ -113,6 +114,8 @@ class CardReader:
                 backoff.reset()
                 self._watch()
             except Exception as exc:
+                if self._stop.is_set():
+                    break  # stop() cancelled a call under us: a shutdown, not a reader fault
                 if not isinstance(exc, DriverError):
                     # A bug must not end the loop silently (CardMonitor's failure mode):
                     # report it, treat it as a reader fault and start over.

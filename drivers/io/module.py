@@ -121,7 +121,6 @@ class LaneIO:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -150,9 +149,7 @@ class LaneIO:
                 except DriverError as exc:
                     log.warning("io: could not set safe outputs on close: %s", exc)
             self._disconnect()
-        if not self._closed:
-            self._closed = True
-            self.availability.set_unavailable("closed")
+        self.availability.set_closed()  # logged once, at info: a deliberate close is no fault
 
     def __enter__(self) -> LaneIO:
         return self

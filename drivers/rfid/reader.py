@@ -98,7 +98,6 @@ class RfidReader:
         self._io_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closed = False
         self.rounds = 0
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -124,9 +123,7 @@ class RfidReader:
             thread.join(timeout=2.0)
         with self._io_lock:
             self._close_port()
-        if not self._closed:
-            self._closed = True
-            self.availability.set_unavailable("closed")
+        self.availability.set_closed()  # logged once, at info: a deliberate close is no fault
 
     def __enter__(self) -> RfidReader:
         return self

@@ -115,3 +115,18 @@ def test_pytesseract_engine_reads_the_same_plate() -> None:
     with PlateReader(engine="pytesseract", time_limit_ms=10_000) as slow:
         read = slow.read(sample.image)
     assert read.plate == "KT4567"
+
+
+@pytest.mark.parametrize("mark", ["BEST DAD", "KMN"])
+def test_personalised_marks_are_read_without_spaces(reader: PlateReader, mark: str) -> None:
+    for seed in (1, 2):
+        sample = render_sample(mark, rng=np.random.default_rng(seed), level="normal", font="liberation")
+        read = reader.read(sample.image)
+        assert read.plate == mark.replace(" ", "") and read.kind == "personalised"
+
+
+def test_a_mark_between_standard_and_personalised_is_no_read(reader: PlateReader) -> None:
+    """A personalised mark laid out like a standard one with a single letter among the
+    digits ("AR 9Y") could as well be a blurred standard plate: no read, never a guess."""
+    sample = render_sample("AR 9Y", rng=np.random.default_rng(4), level="normal", font="dejavu")
+    assert reader.read(sample.image).plate is None

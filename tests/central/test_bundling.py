@@ -437,3 +437,26 @@ def test_malformed_trip_reference(central: CentralUnderTest) -> None:
             bundling_pb2.GetTripRequest(trip_reference="T123"), timeout=10
         )
     assert "trip_reference" in _fields(err)
+
+
+def test_wrong_codes_lock_the_driver_out_for_a_while(central: CentralUnderTest) -> None:
+    world = central.world()
+    ccrns = _file(central, world.company_token, 1)
+    for _ in range(5):
+        with pytest.raises(grpc.RpcError) as err:
+            _bundle(
+                central,
+                world,
+                ccrns,
+                code="000000" if central.totp(world.driver_secret) != "000000" else "111111",
+            )
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Now even the right code is refused until the lockout ends.
+    with pytest.raises(grpc.RpcError) as err:
+        _bundle(central, world, ccrns)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "security_code" in (err.value.details() or "")
+    # Another driver is not affected.
+    _bundle(central, world, [], empty=True, token=world.other_driver_token, secret=world.other_driver_secret)
+    central.clock.advance(timedelta(minutes=15))
+    assert _bundle(central, world, ccrns).ccrns == ccrns

@@ -37,7 +37,9 @@ class Tls:
 def tls(tmp_path: Path) -> Iterator[Tls]:
     ca = pki.create_ca()
     pki.write_pair(tmp_path, "ca", ca)
-    server_cert, server_key = pki.write_pair(tmp_path, "server", pki.issue_server(ca, ["localhost", "127.0.0.1"]))
+    server_cert, server_key = pki.write_pair(
+        tmp_path, "server", pki.issue_server(ca, ["localhost", "127.0.0.1"])
+    )
     files = TlsFiles(server_cert, server_key, tmp_path / "ca.pem")
     with running_central(sqlite_url(tmp_path), modules=CORE_MODULES, tls=files) as under_test:
         under_test.world()  # registers lane LMC-I-01 (LMC import)
@@ -48,11 +50,16 @@ def test_lane_certificate_is_a_lane_principal(tls: Tls) -> None:
     lane = tls.client(pki.issue_lane(tls.ca, "LMC-I-01", "LMC", "import"))
     me = lane.registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=10)
     assert (me.role, me.display_name, me.control_point, me.direction) == (
-        common_pb2.LANE, "LMC-I-01", "LMC", common_pb2.IMPORT)
+        common_pb2.LANE,
+        "LMC-I-01",
+        "LMC",
+        common_pb2.IMPORT,
+    )
     # A lane may not file cargo or register anything.
     with pytest.raises(grpc.RpcError) as err:
-        lane.cargo.SubmitConsignment(submit_request("lane-0001", tls.central.clock.now() + timedelta(hours=1)),
-                                     timeout=10)
+        lane.cargo.SubmitConsignment(
+            submit_request("lane-0001", tls.central.clock.now() + timedelta(hours=1)), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -62,11 +69,14 @@ def test_gateway_certificate_is_a_gateway_principal(tls: Tls) -> None:
     assert (me.role, me.display_name) == (common_pb2.ELOCK_GATEWAY, "GW-7")
 
 
-@pytest.mark.parametrize(("lane_id", "cp", "direction"), [
-    ("LMC-I-99", "LMC", "import"),   # not registered
-    ("LMC-I-01", "LMC", "export"),   # registered for import
-    ("LMC-I-01", "MKT", "import"),   # registered at LMC
-])
+@pytest.mark.parametrize(
+    ("lane_id", "cp", "direction"),
+    [
+        ("LMC-I-99", "LMC", "import"),  # not registered
+        ("LMC-I-01", "LMC", "export"),  # registered for import
+        ("LMC-I-01", "MKT", "import"),  # registered at LMC
+    ],
+)
 def test_lane_certificate_must_match_registration(tls: Tls, lane_id: str, cp: str, direction: str) -> None:
     lane = tls.client(pki.issue_lane(tls.ca, lane_id, cp, direction))
     with pytest.raises(grpc.RpcError) as err:
@@ -75,9 +85,15 @@ def test_lane_certificate_must_match_registration(tls: Tls, lane_id: str, cp: st
 
 
 def test_deactivated_lane_is_refused(tls: Tls) -> None:
-    lanes = tls.central.as_officer().registration.ListLanes(registration_pb2.ListAccountsRequest(), timeout=10)
-    tls.central.as_officer().registration.SetAccountActive(registration_pb2.SetAccountActiveRequest(
-        account_kind=registration_pb2.ACCOUNT_LANE, account_id=lanes.lanes[0].id, active=False), timeout=10)
+    lanes = tls.central.as_officer().registration.ListLanes(
+        registration_pb2.ListAccountsRequest(), timeout=10
+    )
+    tls.central.as_officer().registration.SetAccountActive(
+        registration_pb2.SetAccountActiveRequest(
+            account_kind=registration_pb2.ACCOUNT_LANE, account_id=lanes.lanes[0].id, active=False
+        ),
+        timeout=10,
+    )
     lane = tls.client(pki.issue_lane(tls.ca, "LMC-I-01", "LMC", "import"))
     with pytest.raises(grpc.RpcError) as err:
         lane.registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=10)
@@ -91,11 +107,13 @@ def test_no_or_foreign_certificate_cannot_connect_to_the_lane_listener(tls: Tls)
     stranger = pki.create_ca("Someone else's CA")
     with pytest.raises(grpc.RpcError) as err:
         tls.client(pki.issue_lane(stranger, "LMC-I-01", "LMC", "import")).registration.WhoAmI(
-            registration_pb2.WhoAmIRequest(), timeout=5)
+            registration_pb2.WhoAmIRequest(), timeout=5
+        )
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 def test_token_listener_speaks_tls_without_client_certificates(tls: Tls) -> None:
-    me = stubs_for(tls.central.channel(), tls.central.officer_token).registration.WhoAmI(registration_pb2.WhoAmIRequest(),
-                                                                           timeout=10)
+    me = stubs_for(tls.central.channel(), tls.central.officer_token).registration.WhoAmI(
+        registration_pb2.WhoAmIRequest(), timeout=10
+    )
     assert me.role == common_pb2.OFFICER

@@ -19,6 +19,11 @@ from drivers.rfid import RfidReader
 from simulators.io_module import IoModuleSim
 from simulators.rfid import RfidReaderSim
 
+# One pcscd for every test module here: libpcsclite binds this process to the first socket
+# it is given, so a second session pcscd (a fixture alias per module makes one each) would
+# be started and stopped by tests while the drivers still talk to the first.
+from tests.support.pcscd import card_files, card_slot, pcscd_daemon, pcscd_running  # noqa: F401
+
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     """Seconds until ``predicate()`` held; fails the test after ``timeout``."""

@@ -67,3 +67,31 @@ def test_exception_tree() -> None:
     for cls in (DeviceTimeout, DeviceUnavailable, ProtocolError):
         assert issubclass(cls, DriverError)
     assert not issubclass(DeviceTimeout, DeviceUnavailable)
+
+
+def test_close_is_unavailability_logged_at_info_and_not_a_fault(caplog: pytest.LogCaptureFixture) -> None:
+    heard: list[tuple[bool, str]] = []
+    av = Availability(
+        "camera", logger=logging.getLogger("test.close"), listener=lambda a, r: heard.append((a, r))
+    )
+    with caplog.at_level(logging.DEBUG, logger="test.close"):
+        assert av.set_closed() is False  # never available: no transition, nothing logged
+        assert av.set_available() is True
+        assert av.set_closed() is True
+        assert av.set_closed() is False
+        assert av.set_unavailable("no frame for 1 s") is False  # a late fault from a dying thread
+        assert av.closed and av.reason == "closed"
+        assert av.set_available() is True  # started again
+        assert not av.closed
+        assert av.set_unavailable("no answer") is True
+        assert av.set_closed() is False  # closing a faulty device: already reported
+        assert av.closed and av.reason == "closed"
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "test.close"]
+    assert records == [
+        (logging.INFO, "camera available"),
+        (logging.INFO, "camera closed"),
+        (logging.INFO, "camera available again"),
+        (logging.WARNING, "camera unavailable: no answer"),
+    ]
+    assert heard == [(True, ""), (False, "closed"), (True, ""), (False, "no answer")]
+    assert "closed" in repr(av)

@@ -27,14 +27,7 @@ from drivers.card import (
 from drivers.card.pcsc import PcscClient
 from simulators.card import VirtualCardServer
 from simulators.pcscd import Pcscd
-from tests.support import pcscd as card_fixtures
 from tests.support.pcscd import CardFiles, wait_until
-
-# The fixtures live in tests/support/pcscd.py so every area shares one pcscd per process.
-pcscd_daemon = card_fixtures.pcscd_daemon
-pcscd_running = card_fixtures.pcscd_running
-card_files = card_fixtures.card_files
-card_slot = card_fixtures.card_slot
 
 pytestmark = pytest.mark.pcscd
 

@@ -19,10 +19,6 @@ from simulators.pcscd import Pcscd, PcscdError
 from tests.support import pcscd as card_fixtures
 from tests.support.pcscd import wait_until
 
-pcscd_daemon = card_fixtures.pcscd_daemon
-pcscd_running = card_fixtures.pcscd_running
-card_files = card_fixtures.card_files
-
 
 @pytest.mark.pcscd
 def test_a_second_private_pcscd_runs_beside_the_first(

@@ -3,6 +3,7 @@ pseudo-terminals and a private pcscd, deciding from its local cache."""
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.replay import replay
 from proto.rocars.v1 import common_pb2
 from tests.kiosk.conftest import (
     KNOWN_EPC,
@@ -45,6 +47,14 @@ def scrape(port: int) -> str:
         return reply.read().decode()
 
 
+def assert_replays_identically(rig: LaneRig, decisions: int) -> None:
+    """``rocars-kiosk replay``'s check, in this process: every journal line re-made byte for byte."""
+    out = io.StringIO()
+    result = replay(rig.journal_path.read_text(), out, quiet=True)
+    assert not result.differences, out.getvalue()
+    assert sum(result.outcomes.values()) == decisions, out.getvalue()
+
+
 def released(rig: LaneRig) -> bool:
     out = rig.outputs()
     return out["barrier_raise"] and out["light_green"] and not out["light_red"]
@@ -55,7 +65,7 @@ def test_clear_truck_is_released_and_the_arm_closes_behind_it(
 ) -> None:
     kiosk = kiosk_factory(rig)
     assert rig.outputs()["light_red"] and not rig.outputs()["barrier_raise"]
-    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
     rig.cmd("insert_card", card="good")
     wait_for(lambda: released(rig), 15, "barrier up and green for a clear truck")
@@ -77,16 +87,7 @@ def test_clear_truck_is_released_and_the_arm_closes_behind_it(
     assert f'rocars_kiosk_outbox_depth{{lane="{rig.lane_id}"}} 1.0' in text  # offline lane: not sent
     kiosk.signal(signal.SIGTERM)
     assert kiosk.wait_exit(15) == 0
-    # the journal replays to the same decisions, byte for byte
-    replay = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "replay", "--quiet", str(rig.journal_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "replay identical" in replay.stdout
+    assert_replays_identically(rig, decisions=1)
 
 
 def test_unknown_truck_is_referred_with_the_barrier_down(
@@ -104,7 +105,7 @@ def test_unknown_truck_is_referred_with_the_barrier_down(
 
 
 def release_known_truck(rig: LaneRig) -> None:
-    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
     rig.cmd("insert_card", card="good")
     wait_for(lambda: released(rig), 15, "barrier up and green for a clear truck")
@@ -167,14 +168,7 @@ def test_sigkill_mid_crossing_then_restart_loses_and_doubles_nothing(
     assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]
     again.signal(signal.SIGTERM)
     assert again.wait_exit(15) == 0
-    replay = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "replay", "--quiet", str(rig.journal_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert_replays_identically(rig, decisions=1)
 
 
 def test_a_decision_journaled_but_not_yet_in_the_outbox_is_restored_once(
@@ -219,7 +213,7 @@ def test_stale_cache_refers_a_truck_not_known_clear(
         prefill_cache(rig.cache_path, verdict=common_pb2.INSPECT)
         kiosk = kiosk_factory(rig)
         time.sleep(1.5)  # no feed (an offline lane): the cache is now older than allowed
-        rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+        rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
         time.sleep(0.3)
         rig.cmd("insert_card", card="good")
         wait_for(lambda: rig.crossings(), 15, "a decision")
@@ -349,7 +343,7 @@ def test_the_arm_stays_down_until_the_decision_is_durable(
         db.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON outbox_event BEGIN SELECT RAISE(ABORT, 'disk full'); END"
         )
-    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
+    rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
     rig.cmd("insert_card", card="good")
     wait_for(lambda: "not recorded yet" in kiosk.log(), 15, "the refused outbox write")

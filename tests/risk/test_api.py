@@ -319,3 +319,28 @@ def test_elock_gateway_over_mutual_tls_drives_verdicts(tmp_path: Path) -> None:
         handle.stop(grace=1.0)
         if database_proxy.obj is not None:
             database_proxy.obj.close()
+
+
+def test_explain_replays_a_past_rule_set_version(central: CentralUnderTest) -> None:
+    world = central.world()
+    officer = risk_stub(central, central.officer_token)
+    rnd = {"id": "RND", "kind": "random", "owner": "OFF-001", "params": {"rates": {"LMC": 1.0}}}
+    officer.ChangeRules(officer_pb2.ChangeRulesRequest(put_json=[json.dumps(rnd)]), timeout=10)
+    trip = bundle(central, world, [submit(central, world.company_token)])
+    v1 = officer.Explain(officer_pb2.ExplainRequest(trip_reference=trip.reference), timeout=5)
+    assert v1.verdict == common_pb2.INSPECT and "draw" in v1.reasons[0].detail
+    officer.ChangeRules(
+        officer_pb2.ChangeRulesRequest(put_json=[json.dumps({**rnd, "params": {"rates": {}}})]), timeout=10
+    )
+    assert officer.Explain(officer_pb2.ExplainRequest(trip_reference=trip.reference), timeout=5).verdict == (
+        common_pb2.CLEAR
+    )
+    replayed = officer.Explain(
+        officer_pb2.ExplainRequest(trip_reference=trip.reference, replay_version=1), timeout=5
+    )
+    assert (replayed.verdict, replayed.reasons[0].detail) == (v1.verdict, v1.reasons[0].detail)
+    with pytest.raises(grpc.RpcError) as err:
+        officer.Explain(
+            officer_pb2.ExplainRequest(trip_reference=trip.reference, replay_version=9), timeout=5
+        )
+    assert field_violations(err.value)[0][0] == "replay_version"

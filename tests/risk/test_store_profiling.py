@@ -254,3 +254,12 @@ def test_unbundled_trip_keeps_its_last_verdict(risk: Any) -> None:
         t.save()
         hooks.on_trip_changed(t)
     assert changes.head() == before
+
+
+def test_empty_rule_change_is_refused(risk: Any) -> None:
+    from central.services.errors import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        rulestore.change(RuleChange(), "o", T0, SELECTION_KEY, AUDIT_KEY)
+    assert info.value.violations[0].field == "put_json"
+    assert rulestore.current_version() == 0

@@ -178,12 +178,14 @@ class ListRiskTripsReply(_message.Message):
     def __init__(self, trips: _Optional[_Iterable[_Union[RiskTrip, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("ccrn", "trip_reference")
+    __slots__ = ("ccrn", "trip_reference", "replay_version")
     CCRN_FIELD_NUMBER: _ClassVar[int]
     TRIP_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_VERSION_FIELD_NUMBER: _ClassVar[int]
     ccrn: str
     trip_reference: str
-    def __init__(self, ccrn: _Optional[str] = ..., trip_reference: _Optional[str] = ...) -> None: ...
+    replay_version: int
+    def __init__(self, ccrn: _Optional[str] = ..., trip_reference: _Optional[str] = ..., replay_version: _Optional[int] = ...) -> None: ...
 
 class OverrideVerdictRequest(_message.Message):
     __slots__ = ("ccrn", "trip_reference", "verdict", "reason")

@@ -1,0 +1,55 @@
+"""Schema versions: a fresh database is stamped current; an older one is migrated step
+by step (on both databases); a newer one is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from central.store import models
+from central.store.db import close_all, database_proxy
+from central.store.schema import SCHEMA_VERSION, SchemaError, current_version, init_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'schema.db'}"
+    return str(request.getfixturevalue("postgres_cluster").create_database())
+
+
+def _stamp(version: int) -> None:
+    models.SchemaVersion.delete().execute()
+    models.SchemaVersion.create(version=version, applied_at=datetime.now(UTC).replace(tzinfo=None))
+
+
+def test_v1_database_is_migrated_to_current(url: str) -> None:
+    db = init_database(url)
+    assert current_version(db) == SCHEMA_VERSION
+    # Make it what version 1 of the code created: no request_hash column.
+    db.execute_sql('ALTER TABLE "consignment" DROP COLUMN "request_hash"')
+    _stamp(1)
+    close_all()
+    db = init_database(url)
+    assert current_version(db) == SCHEMA_VERSION
+    assert "request_hash" in {c.name for c in db.get_columns("consignment")}
+    close_all()
+
+
+def test_newer_database_is_refused(url: str) -> None:
+    init_database(url)
+    _stamp(SCHEMA_VERSION + 1)
+    close_all()
+    with pytest.raises(SchemaError):
+        init_database(url)
+    database_proxy.obj.close()
+
+
+def test_init_twice_changes_nothing(url: str) -> None:
+    init_database(url)
+    close_all()
+    db = init_database(url)
+    assert [r.version for r in models.SchemaVersion.select()] == [SCHEMA_VERSION]
+    db.close()
