@@ -205,7 +205,9 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-def _measure(results: dict[str, Figure], names: tuple[str, ...], run: Callable[[], dict[str, Figure]]) -> None:
+def _measure(
+    results: dict[str, Figure], names: tuple[str, ...], run: Callable[[], dict[str, Figure]]
+) -> None:
     """Run one measurement; a failure is recorded against each figure it should have given."""
     try:
         results.update(run())
@@ -255,8 +257,14 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rocars-bench-") as tmp:
         directory = Path(tmp)
-        _measure(results, ("baseline_pty_roundtrip",), lambda: {"baseline_pty_roundtrip": percentiles(bench_baseline())})
-        _measure(results, ("rfid_tag_to_event",), lambda: {"rfid_tag_to_event": percentiles(bench_rfid(directory))})
+        _measure(
+            results,
+            ("baseline_pty_roundtrip",),
+            lambda: {"baseline_pty_roundtrip": percentiles(bench_baseline())},
+        )
+        _measure(
+            results, ("rfid_tag_to_event",), lambda: {"rfid_tag_to_event": percentiles(bench_rfid(directory))}
+        )
         _measure(
             results,
             ("modbus_write_readback",),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import subprocess
@@ -284,7 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", type=Path, help="keep the database in this directory")
     args = parser.parse_args(argv)
-    os.environ.setdefault("ROCARS_RISK_KEY_FILE", "")  # let the risk area use throw-away keys if it wants
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         return run(args.keep)

@@ -36,7 +36,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO
 
 from drivers.base import DriverError
@@ -145,6 +144,7 @@ class LaneRunner:
             self.sync.start()
             self.sender.start()
         self._handle(self._lane_started(self._stamp()))
+        self.last_alive = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"lane-{self.lane_id}", daemon=True)
         self._thread.start()
 
@@ -507,7 +507,3 @@ class LaneRunner:
 
 def _inf_if_none(value: float | None) -> float:
     return float("inf") if value is None else value
-
-
-def lane_paths(config: KioskConfig) -> tuple[Path, Path]:
-    return config.cache.path, config.journal.path

@@ -205,7 +205,11 @@ def run_phase(drivers: dict[str, LaneDriver], phase: dict[str, list[TruckCase]],
             if driver.blocked_by is not None:
                 truck.problems = [f"{truck.kind} {truck.plate}: lane {lane_id} blocked by a referred truck"]
                 continue
-            supply.wait(truck)
+            try:
+                supply.wait(truck)
+            except StackError as exc:
+                truck.problems = [f"{truck.kind} {truck.plate}: {exc}"]
+                continue
             driver.run(truck)
 
     with ThreadPoolExecutor(max_workers=len(drivers)) as pool:
@@ -299,6 +303,8 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         run_phase(drivers, plan.before, supply)
         view.note(f"device fault drill: {lane_ids[0]}'s RFID reader unplugged, then plugged back")
         drill_problems = device_fault_drill(stack, control[lane_ids[0]], lane_ids[0])
+        for truck in [t for trucks in plan.outage.values() for t in trucks]:
+            supply.wait(truck)  # trips bundled and synced to the lanes before central goes
         view.note("central DOWN: lanes decide from their caches, events wait in the outboxes")
         stack.stop_central()
         run_phase(drivers, plan.outage, supply)
@@ -336,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m simulators.checkpoint", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--lanes", type=int, default=4, help="lanes (2-8; each ends with one referral case)")
-    parser.add_argument("--trucks", type=int, default=8, help="clear and inspected trucks in all (>= 3)")
+    parser.add_argument("--trucks", type=int, default=6, help="clear and inspected trucks in all (>= 3)")
     parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary one, kept)")
     args = parser.parse_args(argv)
     if not 2 <= args.lanes <= 8:

@@ -275,12 +275,14 @@ class Bundler:
         deadline = time.monotonic() + timeout
         api = self.seeded.drivers[label][0]
         when = dt.datetime.now(dt.UTC) + LEAD
+        key = f"trip-{vehicle.plate}-{time.time_ns() % 10**12}"  # the same on every retry
+        delay = 0.2
         while True:
             code = self._code(label, deadline)
             try:
                 trip = api.bundling.BundleTrip(
                     bundling_pb2.BundleTripRequest(
-                        idempotency_key=f"trip-{vehicle.plate}-{time.time_ns() % 10**12}",
+                        idempotency_key=key,
                         security_code=code,
                         vehicle_registration_mark=vehicle.plate,
                         control_point=self.seeded.control_point,
@@ -294,6 +296,10 @@ class Bundler:
                 # A code another client spent first: take the next one.
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED and time.monotonic() < deadline:
                     log.info("bundling for %s: %s; retrying with the next code", vehicle.plate, exc.details())
+                    continue
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() + delay < deadline:
+                    time.sleep(delay)  # central is down: wait for it, backoff doubling to a cap
+                    delay = min(delay * 2, 3.0)
                     continue
                 raise
             self.seeded.trips[vehicle.plate] = trip.reference
@@ -314,6 +320,9 @@ class Bundler:
                 return
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAUTHENTICATED and time.monotonic() < deadline:
+                    continue
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() + 1.0 < deadline:
+                    time.sleep(1.0)
                     continue
                 raise
 

@@ -151,11 +151,10 @@ _R = TypeVar("_R")
 
 
 def is_retryable(exc: BaseException) -> bool:
-    cause = exc.args[0] if exc.args else None
-    return (
-        getattr(cause, "pgcode", None) in RETRYABLE_SQLSTATES
-        or getattr(exc, "pgcode", None) in RETRYABLE_SQLSTATES
-    )
+    """True for a deadlock or serialization failure, however peewee wrapped the driver's
+    error (peewee 4 raises its own class with the psycopg2 error as the context)."""
+    candidates = [exc, exc.__cause__, exc.__context__, *(a for a in exc.args if isinstance(a, BaseException))]
+    return any(getattr(c, "pgcode", None) in RETRYABLE_SQLSTATES for c in candidates if c is not None)
 
 
 def retrying(

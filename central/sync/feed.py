@@ -122,6 +122,21 @@ class LaneFeed:
     def stream(
         self, lane: LaneIdentity, cursor_text: str, is_active: Callable[[], bool] = lambda: True
     ) -> Iterator[sync_pb2.SyncMessage]:
+        try:
+            yield from self._stream(lane, cursor_text, is_active)
+        finally:
+            self._release_connection()
+
+    def _release_connection(self) -> None:
+        # Connections are per thread; a lane's stream keeps its worker thread for up to
+        # max_stream_age_s, so an idle one gives its connection back (to the pool, or
+        # closes it) rather than pinning one per lane on the database.
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.db.close()
+
+    def _stream(
+        self, lane: LaneIdentity, cursor_text: str, is_active: Callable[[], bool]
+    ) -> Iterator[sync_pb2.SyncMessage]:
         started = time.monotonic()
         cur = self.resume_point(cursor_text)
         if cur is None:
@@ -158,7 +173,8 @@ class LaneFeed:
                 last_sent = time.monotonic()
                 yield self._message(sync_pb2.HEARTBEAT, cur)
                 continue
-            self.watcher.wait_beyond(cur.seq, min(self.config.heartbeat_s - idle, 1.0))
+            if self.watcher.wait_beyond(cur.seq, min(self.config.heartbeat_s - idle, 1.0)) <= cur.seq:
+                self._release_connection()  # idle: do not hold a database connection per lane
 
     def _snapshot(self, lane: LaneIdentity) -> Generator[sync_pb2.SyncMessage, None, Cursor]:
         epoch = changes.epoch()

@@ -89,20 +89,27 @@ def _force_standard(text: str) -> str | None:
 
 # Broader look-alikes under blur, used only to refuse a doubtful read, never to correct one.
 _LOOKALIKE_DIGIT = {"A": "4", "B": "8", "D": "0", "E": "6", "G": "6", "J": "3", "L": "1", "S": "5",
-                    "T": "7", "U": "0", "Z": "2"}
+                    "T": "7", "U": "0", "Y": "9", "Z": "2"}
 _LOOKALIKE_LETTER = {digit: letter for letter, digit in _LOOKALIKE_DIGIT.items()} | {"4": "A", "6": "G"}
 
 
 def near_standard(mark: str) -> bool:
-    """Whether a mark that is not standard becomes one by changing a single character into
-    a look-alike (FUA -> FU4, HHE -> HH6): a blurred standard plate read wrong, as likely
-    as the personalised mark it seems to be."""
+    """Whether a mark that is not standard is one slip away from a standard mark: one
+    character changed into a look-alike (FUA -> FU4, ARY -> AR9), one character lost (W95
+    -> ?W95) or one gained. Such a read is as likely a blurred standard plate as the
+    personalised mark it seems to be, so it is refused, never corrected."""
     if is_standard(mark):
         return True
     for i, char in enumerate(mark):
         swap = _LOOKALIKE_LETTER.get(char) if i < 2 else _LOOKALIKE_DIGIT.get(char)
         if swap and is_standard(mark[:i] + swap + mark[i + 1:]):
             return True
+        if is_standard(mark[:i] + mark[i + 1:]):
+            return True  # one character too many
+    for i in range(len(mark) + 1):
+        filler = "A" if i < 2 else "1"
+        if is_standard(mark[:i] + filler + mark[i:]):
+            return True  # one character lost
     return False
 
 

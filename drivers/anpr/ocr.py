@@ -52,8 +52,11 @@ class LineRead:
 class OcrEngine(Protocol):
     name: str
 
-    def read_line(self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET) -> LineRead:
-        """Read a binary (0/255, dark text on white) single-line image, only ``charset``."""
+    def read_line(
+        self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET, word: bool = False
+    ) -> LineRead:
+        """Read a single-line image (dark text on white) with only ``charset``; ``word``
+        reads it as one word (Tesseract's page mode 8), for a lone character."""
         ...
 
     def close(self) -> None: ...
@@ -86,15 +89,22 @@ class TesserocrEngine:
             oem=tesserocr.OEM.LSTM_ONLY,
         )
         self._charset = PLATE_CHARSET
+        self._psm = tesserocr.PSM.SINGLE_LINE
         self._api.SetVariable("tessedit_char_whitelist", PLATE_CHARSET)
         # Plates are not dictionary words: keep the language model from "fixing" them.
         self._api.SetVariable("load_system_dawg", "0")
         self._api.SetVariable("load_freq_dawg", "0")
 
-    def read_line(self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET) -> LineRead:
+    def read_line(
+        self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET, word: bool = False
+    ) -> LineRead:
         from PIL import Image
 
         tesserocr = self._tesserocr
+        psm = tesserocr.PSM.SINGLE_WORD if word else tesserocr.PSM.SINGLE_LINE
+        if psm != self._psm:
+            self._api.SetPageSegMode(psm)
+            self._psm = psm
         if charset != self._charset:
             self._api.SetVariable("tessedit_char_whitelist", charset)
             self._charset = charset
@@ -136,8 +146,12 @@ class PytesseractEngine:
         self._pt = pytesseract
         self._config = "--oem 1 --psm 7 -c load_system_dawg=0 -c load_freq_dawg=0"
 
-    def read_line(self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET) -> LineRead:
+    def read_line(
+        self, image: np.ndarray, timeout_ms: int, charset: str = PLATE_CHARSET, word: bool = False
+    ) -> LineRead:
         config = f"{self._config} -c tessedit_char_whitelist={charset}"
+        if word:
+            config = config.replace("--psm 7", "--psm 8")
         try:
             data = self._pt.image_to_data(
                 image, config=config, output_type=self._pt.Output.DICT,
@@ -147,13 +161,13 @@ class PytesseractEngine:
             raise DeviceTimeout(f"tesseract: no result within {timeout_ms} ms") from exc
         chars: list[str] = []
         confs: list[float] = []
-        for word, conf in zip(data["text"], data["conf"], strict=True):
-            word = word.strip()
-            if not word:
+        for text, conf in zip(data["text"], data["conf"], strict=True):
+            text = text.strip()
+            if not text:
                 continue
             # The command line reports confidence per word only: spread it over the letters.
-            chars.append(word)
-            confs.extend([max(0.0, min(1.0, float(conf) / 100.0))] * len(word))
+            chars.append(text)
+            confs.extend([max(0.0, min(1.0, float(conf) / 100.0))] * len(text))
         return LineRead("".join(chars), tuple(confs))
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ _MIN_CONTRAST = 30.0
 # A personalised mark has no grammar to check it by: demand a plate board found by its
 # colour (not just edges), characters well centred, and every character accounted for.
 _PERSONALISED_MAX_IMBALANCE = 1.0
+_GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,8 @@ class PlateReader:
             return None
         ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
         mark, scores = ranked[0]
+        if self._glyph_disagrees(views[0], mark, split, deadline):
+            return None
         valid = sum(len(v) for v in votes.values())
         conf = sum(scores) / len(scores) * len(scores) / valid
         if len(scores) < 2 or (len(ranked) > 1 and len(ranked[1][1]) == len(scores)):
@@ -201,6 +204,25 @@ class PlateReader:
         if kind == "personalised":
             conf *= _PERSONALISED_FACTOR
         return _Scored(mark, conf, kind, cand)
+
+    def _glyph_disagrees(
+        self, glyphs: list[np.ndarray], mark: str, split: int | None, deadline: float
+    ) -> bool:
+        """Read each character alone, out of context, and look for a confident contradiction.
+
+        Tesseract's LSTM reads a line with a sense of what usually follows what, and that
+        sense is consistent across views: "HFP" comes out "HEP" in all of them. A lone
+        character has no context to mislead it.
+        """
+        for i, (glyph, char) in enumerate(zip(glyphs, mark, strict=True)):
+            if split is None:
+                charset = grammar.PLATE_CHARSET
+            else:
+                charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
+            alone = self.engine.read_line(compose([glyph]), _left_ms(deadline), charset, word=True)
+            if len(alone.text) == 1 and alone.text != char and alone.min_confidence >= _GLYPH_VETO:
+                return True
+        return False
 
     def close(self) -> None:
         self.engine.close()

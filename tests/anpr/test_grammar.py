@@ -63,7 +63,8 @@ def test_every_rendered_plate_is_valid_and_read_back_unchanged(seed: int) -> Non
     assert not set(compact) & set("IOQ")
 
 
-@pytest.mark.parametrize(("mark", "near"), [("FUA", True), ("HHE", True), ("AB12", True), ("WAVYJ7", False),
+@pytest.mark.parametrize(("mark", "near"), [("FUA", True), ("HHE", True), ("AB12", True), ("ARY", True),
+                                            ("W95", True), ("AB12C", True), ("WAVYJ7", False),
                                             ("BESTDAD", False), ("KMNP", False)])
 def test_marks_one_lookalike_away_from_standard(mark: str, near: bool) -> None:
     assert grammar.near_standard(mark) is near

@@ -355,3 +355,27 @@ def test_the_arm_stays_down_until_the_decision_is_durable(
         db.execute("DROP TRIGGER refuse")
     wait_for(lambda: released(rig), 10, "the release once the decision is durable")
     assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]
+
+
+def test_an_unreadable_journal_is_set_aside_and_decision_keys_never_repeat(
+    rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
+) -> None:
+    kiosk = kiosk_factory(rig)
+    release_known_truck(rig)
+    kiosk.signal(signal.SIGTERM)
+    assert kiosk.wait_exit(15) == 0
+    lines = rig.journal_path.read_text().splitlines(keepends=True)
+    lines.insert(3, "this is not JSON\n")  # a damaged disk block in the middle
+    rig.journal_path.write_text("".join(lines))
+    again = kiosk_factory(rig)
+    assert "unreadable" in again.log()
+    assert list(rig.journal_path.parent.glob("*.unreadable-*"))
+    # The fresh lane knows nothing of the truck still at the kiosk: it identifies it again,
+    # finds its trip already used by this lane, and refers it, under a new key.
+    wait_for(lambda: len(rig.crossings()) == 2, 20, "the decision on the truck seen afresh")
+    assert rig.crossings() == [
+        (f"{rig.lane_id}:000000000001", "released"),
+        (f"{rig.lane_id}:000000000002", "referred"),
+    ]
+    assert "NO_TRIP" in decision_reasons(rig)[1]
+    assert not rig.outputs()["barrier_raise"]

@@ -4,6 +4,7 @@ cursor, an abandoned snapshot, refused messages, and the look-ups' indexes."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from proto.rocars.v1 import common_pb2, sync_pb2
 NOW = 2_000_000_000.0
 
 
-def _trip(ref: str, mark: str = "", verdict: int = common_pb2.CLEAR) -> sync_pb2.SyncTrip:
+def _trip(ref: str, mark: str = "", verdict: Any = common_pb2.CLEAR) -> sync_pb2.SyncTrip:
     trip = sync_pb2.SyncTrip(
         reference=ref,
         registration_mark=mark or f"V{ref}",
@@ -23,7 +24,7 @@ def _trip(ref: str, mark: str = "", verdict: int = common_pb2.CLEAR) -> sync_pb2
         direction=common_pb2.IMPORT,
         status=common_pb2.TRIP_BUNDLED,
         verdict=verdict,
-    )  # type: ignore[arg-type]
+    )
     trip.slot_start.seconds = int(NOW) + 600
     trip.slot_end.seconds = int(NOW) + 1500
     trip.consignments.add(ccrn=f"C{ref}", verdict=verdict, status=common_pb2.BUNDLED)  # type: ignore[arg-type]
