@@ -247,7 +247,17 @@ class LaneCache:
 
     def apply(self, message: sync_pb2.SyncMessage) -> None:
         """Apply one feed message atomically with its cursor."""
-        kind = message.kind
+        self.commit(self.prepare(message))
+
+    def prepare(self, message: sync_pb2.SyncMessage) -> Prepared:
+        """The message's rows, built without touching the database, so a sync client can
+        build the next message's rows while SQLite writes the previous one."""
+        generation = message.snapshot_id if message.kind == sync_pb2.SNAPSHOT_CHUNK else ""
+        return Prepared(
+            message.kind, message.snapshot_id, message.cursor, _statements(message.batch, generation)
+        )
+
+    def commit(self, prepared: Prepared) -> None:
         now = self.clock()
         with self._write_lock:
             # The cache and its cursor need atomicity, not durability: a power cut may
@@ -255,122 +265,41 @@ class LaneCache:
             # again. The outbox (same file) switches back to FULL for its own commits.
             self.db.execute_sql("PRAGMA synchronous=NORMAL")
             with self.db.atomic():
-                self._apply(message, kind, now)
+                self._commit(prepared, now)
 
-    def _apply(self, message: sync_pb2.SyncMessage, kind: int, now: float) -> None:
+    def _commit(self, p: Prepared, now: float) -> None:
         conn = self.db.connection()
         state = self.m.SyncState.get_by_id(1)
-        if kind == sync_pb2.SNAPSHOT_BEGIN:
+        if p.kind == sync_pb2.SNAPSHOT_BEGIN:
             conn.execute(
-                "UPDATE sync_state SET pending_snapshot=?, last_message_at=? WHERE id=1",
-                (message.snapshot_id, now),
+                "UPDATE sync_state SET pending_snapshot=?, last_message_at=? WHERE id=1", (p.snapshot_id, now)
             )
-        elif kind == sync_pb2.SNAPSHOT_CHUNK:
-            if message.snapshot_id != state.pending_snapshot:
-                raise CacheError(f"snapshot chunk {message.snapshot_id!r} without its begin")
-            self._apply_batch(conn, message.batch, message.snapshot_id, snapshot=True)
+        elif p.kind == sync_pb2.SNAPSHOT_CHUNK:
+            if p.snapshot_id != state.pending_snapshot:
+                raise CacheError(f"snapshot chunk {p.snapshot_id!r} without its begin")
+            _execute(conn, p.statements)
             conn.execute("UPDATE sync_state SET last_message_at=? WHERE id=1", (now,))
-        elif kind == sync_pb2.SNAPSHOT_END:
-            if message.snapshot_id != state.pending_snapshot:
-                raise CacheError(f"snapshot end {message.snapshot_id!r} without its begin")
-            for table in (
-                "cached_vehicle",
-                "cached_driver",
-                "cached_trip",
-                "cached_watchlist",
-            ):
-                conn.execute(f"DELETE FROM {table} WHERE generation != ?", (message.snapshot_id,))
+        elif p.kind == sync_pb2.SNAPSHOT_END:
+            if p.snapshot_id != state.pending_snapshot:
+                raise CacheError(f"snapshot end {p.snapshot_id!r} without its begin")
+            for table in ("cached_vehicle", "cached_driver", "cached_trip", "cached_watchlist"):
+                conn.execute(f"DELETE FROM {table} WHERE generation != ?", (p.snapshot_id,))
             conn.execute(
                 "UPDATE sync_state SET cursor=?, generation=?, pending_snapshot='', last_message_at=? "
                 "WHERE id=1",
-                (message.cursor, message.snapshot_id, now),
+                (p.cursor, p.snapshot_id, now),
             )
-        elif kind in (sync_pb2.CHANGES, sync_pb2.HEARTBEAT):
+        elif p.kind in (sync_pb2.CHANGES, sync_pb2.HEARTBEAT):
             # Changes or a heartbeat outside a snapshot: any snapshot left pending was cut
-            # short and abandoned (its rows are current states, dropped by the next one).
-            self._apply_batch(conn, message.batch, state.generation)
+            # short and abandoned (its rows are current states; the next snapshot's end
+            # drops whatever it does not carry, whatever generation a row has).
+            _execute(conn, p.statements)
             conn.execute(
                 "UPDATE sync_state SET cursor=?, pending_snapshot='', last_message_at=? WHERE id=1",
-                (message.cursor or state.cursor, now),
+                (p.cursor or state.cursor, now),
             )
         else:
-            raise CacheError(f"sync message kind {kind} is unknown")
-
-    def _apply_batch(
-        self, conn: Any, batch: sync_pb2.SyncBatch, generation: str, snapshot: bool = False
-    ) -> None:
-        if batch.vehicles:
-            conn.executemany(
-                "INSERT OR REPLACE INTO cached_vehicle (registration_mark, tag_epc, mainland_plate, active, "
-                "generation) VALUES (?,?,?,?,?)",
-                [
-                    (
-                        normalise_mark(v.registration_mark),
-                        v.tag_epc.upper() or None,
-                        v.mainland_plate,
-                        v.active,
-                        generation,
-                    )
-                    for v in batch.vehicles
-                ],
-            )
-        if batch.drivers:
-            conn.executemany(
-                "INSERT OR REPLACE INTO cached_driver (document_number, card_number, name, active, "
-                "generation) VALUES (?,?,?,?,?)",
-                [
-                    (d.document_number, d.card_number or None, d.name, d.active, generation)
-                    for d in batch.drivers
-                ],
-            )
-        if batch.trips:
-            conn.executemany(
-                "INSERT OR REPLACE INTO cached_trip (reference, registration_mark, driver_document_number, "
-                "control_point, direction, slot_start, slot_end, expected_arrival, status, verdict, "
-                "verdict_reasons, ccrns, consignments, empty, elock_state, generation) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        t.reference,
-                        normalise_mark(t.registration_mark),
-                        t.driver_document_number,
-                        t.control_point.upper(),
-                        t.direction,
-                        _ts(t.slot_start),
-                        _ts(t.slot_end),
-                        _ts(t.expected_arrival),
-                        t.status,
-                        t.verdict,
-                        _json_list(t.verdict_reasons),
-                        _json_list([c.ccrn for c in t.consignments]),
-                        _consignments_json(t.consignments),
-                        t.empty,
-                        t.elock_state,
-                        generation,
-                    )
-                    for t in batch.trips
-                ],
-            )
-        if batch.removed_trips:
-            conn.executemany("DELETE FROM cached_trip WHERE reference=?", [(r,) for r in batch.removed_trips])
-        if batch.watchlist:
-            conn.executemany(
-                "INSERT OR REPLACE INTO cached_watchlist (id, subject, value, reason, action, generation) "
-                "VALUES (?,?,?,?,?,?)",
-                [
-                    (w.id, w.subject, _watch_value(w.subject, w.value), w.reason, w.action, generation)
-                    for w in batch.watchlist
-                ],
-            )
-        if batch.removed_watchlist:
-            conn.executemany(
-                "DELETE FROM cached_watchlist WHERE id=?", [(i,) for i in batch.removed_watchlist]
-            )
-        if batch.HasField("lane_config"):
-            conn.execute(
-                "UPDATE sync_state SET lane_config=? WHERE id=1",
-                (json.dumps(dict(batch.lane_config.settings), sort_keys=True),),
-            )
+            raise CacheError(f"sync message kind {p.kind} is unknown")
 
     # --- look-ups the lane needs (one indexed query each) -------------------------------
 
@@ -494,3 +423,109 @@ def _watch_value(subject: str, value: str) -> str:
 def batched(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A feed message turned into SQL rows, ready to commit."""
+
+    kind: int
+    snapshot_id: str
+    cursor: str
+    statements: Statements
+
+
+def _execute(conn: Any, statements: Statements) -> None:
+    for sql, rows in statements:
+        if sql.startswith("UPDATE"):
+            conn.execute(sql, rows[0])
+        else:
+            conn.executemany(sql, rows)
+
+
+def _statements(batch: sync_pb2.SyncBatch, generation: str) -> Statements:
+    out: Statements = []
+    if batch.vehicles:
+        out.append(
+            (
+                "INSERT OR REPLACE INTO cached_vehicle (registration_mark, tag_epc, mainland_plate, active, "
+                "generation) VALUES (?,?,?,?,?)",
+                [
+                    (
+                        normalise_mark(v.registration_mark),
+                        v.tag_epc.upper() or None,
+                        v.mainland_plate,
+                        v.active,
+                        generation,
+                    )
+                    for v in batch.vehicles
+                ],
+            )
+        )
+    if batch.drivers:
+        out.append(
+            (
+                "INSERT OR REPLACE INTO cached_driver (document_number, card_number, name, active, "
+                "generation) VALUES (?,?,?,?,?)",
+                [
+                    (d.document_number, d.card_number or None, d.name, d.active, generation)
+                    for d in batch.drivers
+                ],
+            )
+        )
+    if batch.trips:
+        out.append(
+            (
+                "INSERT OR REPLACE INTO cached_trip (reference, registration_mark, driver_document_number, "
+                "control_point, direction, slot_start, slot_end, expected_arrival, status, verdict, "
+                "verdict_reasons, ccrns, consignments, empty, elock_state, generation) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        t.reference,
+                        normalise_mark(t.registration_mark),
+                        t.driver_document_number,
+                        t.control_point.upper(),
+                        t.direction,
+                        _ts(t.slot_start),
+                        _ts(t.slot_end),
+                        _ts(t.expected_arrival),
+                        t.status,
+                        t.verdict,
+                        _json_list(t.verdict_reasons),
+                        _json_list([c.ccrn for c in t.consignments]),
+                        _consignments_json(t.consignments),
+                        t.empty,
+                        t.elock_state,
+                        generation,
+                    )
+                    for t in batch.trips
+                ],
+            )
+        )
+    if batch.removed_trips:
+        out.append(("DELETE FROM cached_trip WHERE reference=?", [(r,) for r in batch.removed_trips]))
+    if batch.watchlist:
+        out.append(
+            (
+                "INSERT OR REPLACE INTO cached_watchlist (id, subject, value, reason, action, generation) "
+                "VALUES (?,?,?,?,?,?)",
+                [
+                    (w.id, w.subject, _watch_value(w.subject, w.value), w.reason, w.action, generation)
+                    for w in batch.watchlist
+                ],
+            )
+        )
+    if batch.removed_watchlist:
+        out.append(("DELETE FROM cached_watchlist WHERE id=?", [(i,) for i in batch.removed_watchlist]))
+    if batch.HasField("lane_config"):
+        out.append(
+            (
+                "UPDATE sync_state SET lane_config=? WHERE id=1",
+                [(json.dumps(dict(batch.lane_config.settings), sort_keys=True),)],
+            )
+        )
+    return out

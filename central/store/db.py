@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,11 +159,13 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def retrying(
-    attempts: int = 4, first_delay_s: float = 0.01
+    attempts: int = 6, first_delay_s: float = 0.01
 ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Run a whole write again when PostgreSQL aborted it for a deadlock or a
     serialization failure (both mean "nothing happened, try again"). The delay doubles
-    from ``first_delay_s``; after ``attempts`` the error goes to the caller."""
+    from ``first_delay_s`` to a cap, with jitter so that two writers that deadlocked
+    once do not retry in lock-step into the same deadlock; after ``attempts`` the error
+    goes to the caller."""
 
     def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(fn)
@@ -174,7 +177,7 @@ def retrying(
                 except (peewee.OperationalError, peewee.InternalError) as exc:
                     if attempt == attempts or not is_retryable(exc):
                         raise
-                    time.sleep(delay)
+                    time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 0.5)
             raise AssertionError("unreachable")
 
