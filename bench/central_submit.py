@@ -15,7 +15,13 @@ whole daily road-cargo traffic is a few submissions per second.)
 A second, diagnostic run repeats both phases on a server whose risk-profiling hook is
 switched off inside that process (``core_only_*`` figures), to show where the time goes.
 
-Environment: BENCH_SECONDS (default 6 per phase), BENCH_CONCURRENCY (default 8).
+Last, the service alone (no gRPC) files ``INPROC_N`` consignments in this process and
+reports the CPU milliseconds per submission, core only and with risk profiling
+(``inproc_*``): CPU time, unlike the rates above, hardly moves with other load on a
+shared machine, so it is the figure to compare between versions.
+
+Environment: BENCH_SECONDS (default 6 per phase), BENCH_CONCURRENCY (default 8),
+BENCH_INPROC_N (default 2000 submissions per in-process measurement).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from proto.rocars.v1 import cargo_pb2, common_pb2, diagnostics_pb2, registration
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 WARMUP_S = 1.0
+INPROC_N = int(os.environ.get("BENCH_INPROC_N", "2000"))
 
 
 # Diagnostic only: the same server with the risk-profiling hook switched off inside
@@ -247,9 +254,82 @@ def measure(without_risk: bool) -> tuple[Phase, Phase]:
     return echo_phase, submit_phase
 
 
+def in_process_cpu_ms(with_risk: bool) -> float:
+    """CPU ms per submission of the cargo service on a fresh SQLite file, in this process
+    (best of three rounds, after a warm-up), with or without the risk-profiling hook."""
+    import secrets
+
+    from central.clock import SystemClock
+    from central.risk import runtime
+    from central.services import cargo, hooks
+    from central.services.principal import COMPANY, Principal
+    from central.store import models
+    from central.store.db import close_all, to_db
+    from central.store.schema import init_database
+
+    runtime.configure(SystemClock(), runtime.RiskKeys(secrets.token_bytes(32), secrets.token_bytes(32)))
+    saved = dict(hooks._modules)
+    if with_risk:
+        hooks._modules.pop("central.risk.hooks", None)
+    else:
+        hooks._modules["central.risk.hooks"] = None  # the same switch as the diagnostic server
+    best = float("inf")
+    try:
+        with tempfile.TemporaryDirectory(prefix="rocars-bench-inproc-") as tmp:
+            db = init_database(f"sqlite:///{tmp}/central.db")
+            now = datetime.now(UTC)
+            models.ControlPoint.get_or_create(code="LMC", defaults={"name": "Lok Ma Chau"})
+            company = models.Company.create(
+                kind=common_pb2.SHIPPER,
+                brn="10000001",
+                name="Bench Shipper",
+                address="1 Bench Road",
+                contact_name="B",
+                contact_phone="+852 2000 0000",
+                created_at=to_db(now),
+            )
+            principal = Principal(COMPANY, int(company.id), "Bench Shipper")
+            window = cargo.Window(timedelta(minutes=30), timedelta(days=14))
+            serial = [0]
+
+            def one() -> None:
+                i = serial[0] = serial[0] + 1
+                data = cargo.CargoInput(
+                    packages_count=1 + i % 500,
+                    package_description="cartons",
+                    article_description=f"assorted household goods lot {i}",
+                    consignor_name="Shenzhen Bright Home Co",
+                    consignor_address="18 Futian Road, Shenzhen",
+                    consignee_name="Kowloon Household Retail Ltd",
+                    consignee_address="2 Canton Road, Tsim Sha Tsui",
+                    expected_at=now + timedelta(hours=6),
+                    gross_weight_kg=f"{100 + i % 900}.5",
+                    declared_value="12000.00",
+                    currency="HKD",
+                    hs_code="940521",
+                )
+                cargo.submit(principal, f"inproc-{i:08d}", common_pb2.IMPORT, "LMC", data, now, window)
+
+            for _ in range(200):
+                one()
+            for _ in range(3):
+                started = time.process_time()
+                for _ in range(INPROC_N):
+                    one()
+                best = min(best, (time.process_time() - started) / INPROC_N * 1000)
+            close_all()
+            db.close()
+    finally:
+        hooks._modules.clear()
+        hooks._modules.update(saved)
+    return best
+
+
 def main() -> int:
     echo, sub = measure(without_risk=False)
     core_echo, core_sub = measure(without_risk=True)
+    inproc_core = in_process_cpu_ms(with_risk=False)
+    inproc_risk = in_process_cpu_ms(with_risk=True)
     figures = {
         "submissions_per_s": round(sub.rate, 1),
         "p50_ms": round(pct(sub.latencies, 50), 2),
@@ -265,6 +345,10 @@ def main() -> int:
         "core_only_submissions_per_s": round(core_sub.rate, 1),
         "core_only_p99_ms": round(pct(core_sub.latencies, 99), 2),
         "core_only_ratio_vs_echo": round(core_sub.rate / core_echo.rate, 3) if core_echo.rate else None,
+        # Stable figures: CPU ms per submission of the service alone, in this process.
+        "inproc_core_cpu_ms": round(inproc_core, 3),
+        "inproc_with_risk_cpu_ms": round(inproc_risk, 3),
+        "inproc_risk_cpu_ms": round(inproc_risk - inproc_core, 3),
         "concurrency": CONCURRENCY,
         "seconds_per_phase": SECONDS,
         "targets": {"ratio_vs_echo": ">= 0.35", "p99_ms": "<= 50"},
@@ -295,6 +379,10 @@ def main() -> int:
         f"p99 {figures['p99_ms']} ms (target <= 50); "
         f"core only (risk hook off): ratio {figures['core_only_ratio_vs_echo']}, "
         f"p99 {figures['core_only_p99_ms']} ms"
+    )
+    print(
+        f"in process, CPU per submission: core {inproc_core:.3f} ms, with risk profiling "
+        f"{inproc_risk:.3f} ms (risk {inproc_risk - inproc_core:.3f} ms)"
     )
     print(json.dumps(figures))
     return 0

@@ -423,14 +423,14 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
     m.Trip._meta.database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     snap_cache = LaneCache.open(work / "lanes" / "SBC-I-01.db", "SBC", Direction.IMPORT)
     apply_s = [0.0]
-    plain_apply = snap_cache.apply
+    plain_commit = snap_cache.commit
 
-    def timed_apply(msg: Any) -> None:
+    def timed_commit(prepared: Any) -> None:
         t = time.perf_counter()
-        plain_apply(msg)
+        plain_commit(prepared)
         apply_s[0] += time.perf_counter() - t
 
-    snap_cache.apply = timed_apply  # type: ignore[method-assign,assignment]
+    snap_cache.commit = timed_commit  # type: ignore[method-assign,assignment]
     ended = threading.Event()
     snap = SyncClient(
         snap_cache,
@@ -496,7 +496,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
         "propagation_max_ms": round(max(prop_ms), 1) if prop_ms else None,
         "snapshot_trips": snapshot_trips,
         "snapshot_s": round(snapshot_s, 2),
-        "snapshot_lane_apply_s": round(apply_s[0], 2),
+        "snapshot_lane_commit_s": round(apply_s[0], 2),
         "snapshot_trips_per_s": round(snapshot_trips / snapshot_s) if snapshot_s else 0,
         "baseline_sqlite_rows_per_s": round(baseline_rows_per_s),
         "snapshot_over_sqlite_baseline": round(snapshot_trips / snapshot_s / baseline_rows_per_s, 3),

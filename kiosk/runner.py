@@ -144,6 +144,14 @@ class LaneRunner:
             self.sync.start()
             self.sender.start()
         self._handle(self._lane_started(self._stamp()))
+        for device in self.devices.availabilities():  # as state from the start, not only on changes
+            up = device not in self.machine.unavailable
+            metrics.DEVICE_AVAILABLE.labels(self.lane_id, str(device)).set(1 if up else 0)
+        if self.sync is not None:
+            sync = self.sync
+            metrics.DEVICE_AVAILABLE.labels(self.lane_id, "central").set_function(
+                lambda: 1.0 if sync.availability.available else 0.0
+            )
         self.last_alive = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"lane-{self.lane_id}", daemon=True)
         self._thread.start()

@@ -29,7 +29,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -143,6 +142,7 @@ class Summary:
     received: int | None  # crossing events stored at central
     trip_statuses: Counter[str]
     unexpected: list[str]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -212,9 +212,27 @@ def run_phase(drivers: dict[str, LaneDriver], phase: dict[str, list[TruckCase]],
                 continue
             driver.run(truck)
 
-    with ThreadPoolExecutor(max_workers=len(drivers)) as pool:
-        for future in [pool.submit(lane_run, lane) for lane in drivers]:
-            future.result()
+    errors: list[BaseException] = []
+
+    def guarded(lane_id: str) -> None:
+        try:
+            lane_run(lane_id)
+        except Exception as exc:  # re-raised in the main thread below
+            errors.append(exc)
+
+    # Daemon threads joined in short slices: the main thread stays free to take Ctrl-C
+    # and stop every process at once, without waiting for trucks still on their way.
+    threads = [
+        threading.Thread(target=guarded, args=(lane,), name=f"traffic-{lane}", daemon=True)
+        for lane in drivers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    if errors:
+        raise errors[0]
 
 
 def summarise(stack: Stack, plan: Plan, seeded: seeding.Seeded | None) -> Summary:
@@ -267,6 +285,8 @@ def print_summary(summary: Summary, console: Console) -> None:
     console.print(
         "Trips at central: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.trip_statuses.items()))
     )
+    for note in summary.notes:
+        console.print(note[0].upper() + note[1:])
     if summary.unexpected:
         console.print("[red]Unexpected:[/]")
         for line in summary.unexpected:
@@ -284,16 +304,30 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
     plan = Plan()
     seeded: seeding.Seeded | None = None
     drill_problems: list[str] = []
+    drill_done = False
     try:
-        console.print(f"Starting central, {lanes} lane simulators and kiosks under {directory} ...")
+        console.print(
+            f"[bold]ROCARS simulated checkpoint[/] ({lanes} lanes, {trucks} cleared or inspected "
+            f"trucks, then one referral per lane); working directory {directory}"
+        )
         stack.start()
+        console.print(
+            f"central up (SQLite, mutual TLS for lanes); {lanes} lanes of simulated devices up "
+            "(RFID reader, I/O module, card reader on pcscd, plate camera)"
+        )
         lane_ids = list(stack.lane_procs)
         seeded = seeding.seed(
             stack.channel(), stack.officer_token, lane_ids, vehicles=trucks + 2 * len(lane_ids) + 2
         )
+        console.print(
+            f"seeded over gRPC: 2 companies, 2 drivers, {len(seeded.vehicles)} vehicles, "
+            f"{lanes} lanes, rule dg-lithium (lithium batteries -> inspection)"
+        )
         plan = plan_traffic(lane_ids, seeded.vehicles, trucks)
         supply = TripSupply(seeded, plan.all()).start()
+        console.print("cargo filed and trips bundled as trucks need them (a driver's code: once per 30 s)")
         stack.start_kiosks()
+        console.print("kiosks up and synced with central; traffic starts")
         view = LiveView(
             {lane: (lp.metrics_port, lp.journal) for lane, lp in stack.lane_procs.items()}, console=console
         ).start()
@@ -303,6 +337,7 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         run_phase(drivers, plan.before, supply)
         view.note(f"device fault drill: {lane_ids[0]}'s RFID reader unplugged, then plugged back")
         drill_problems = device_fault_drill(stack, control[lane_ids[0]], lane_ids[0])
+        drill_done = True
         for truck in [t for trucks in plan.outage.values() for t in trucks]:
             supply.wait(truck)  # trips bundled and synced to the lanes before central goes
         view.note("central DOWN: lanes decide from their caches, events wait in the outboxes")
@@ -324,6 +359,11 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
                 view.stop()
             summary = summarise(stack, plan, seeded)
             summary.unexpected += drill_problems
+            if drill_done and not drill_problems:
+                summary.notes.append(
+                    "device fault drill: the kiosk reported the unplugged RFID reader "
+                    "lost, then back (lane kept safe)"
+                )
             stack.close()
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -357,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt  # unwinds through run()'s finally: every process is stopped
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # even when started with SIGINT ignored
     started = time.monotonic()
     try:
         summary = run(directory, lanes=args.lanes, trucks=args.trucks, console=console)

@@ -71,8 +71,10 @@ def read_lane(lane_id: str, metrics_port: int, journal: Path) -> LaneView:
 
 
 def describe(record: dict[str, Any]) -> str:
-    plate = record.get("registration_mark") or record.get("plate") or "?"
-    return f"{plate} {record.get('outcome')} ({', '.join(reason_codes(record))})"
+    plate = record.get("plate") or record.get("registration_mark") or "?"
+    mark = record.get("registration_mark")
+    seen = f"{plate} (tag of {mark})" if mark and mark != plate else plate
+    return f"{seen} {record.get('outcome')} ({', '.join(reason_codes(record))})"
 
 
 class LiveView:

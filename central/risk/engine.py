@@ -63,6 +63,14 @@ class CompiledRules:
         for rule in rule_set.rules:
             if rule.enabled:
                 self._add(rule)
+        # What the facts must carry for this set, so the store reads no more than that on the
+        # submission path: the earlier-consignment count only up to the largest new-shipper
+        # threshold (above it no rule reads the exact figure), company history only if a
+        # company history rule is in force.
+        self.company_seen_cap: int = max(
+            (int(r.params["max_seen"]) for r in self._simple if r.kind == "new_shipper"), default=0
+        )
+        self.needs_company_history: bool = any(r.kind == "history" for r in self._simple)
 
     def _add(self, rule: RuleSpec) -> None:
         p = rule.params

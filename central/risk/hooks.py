@@ -13,7 +13,10 @@ from proto.rocars.v1 import common_pb2
 
 
 def on_consignment_changed(consignment: m.Consignment) -> None:
-    profiling.profile_consignment(consignment)
+    # A first version cannot have been profiled yet (its row was inserted in this very
+    # transaction): skip the look-up. Were it profiled after all, the insert finds the row
+    # and updates it instead (profiling._store), so skipping is never wrong, only faster.
+    profiling.profile_consignment(consignment, lookup=int(consignment.version) > 1)
     trip_id = consignment.trip_id  # type: ignore[attr-defined]
     if trip_id:
         trip = m.Trip.get_or_none(m.Trip.id == trip_id)  # type: ignore[attr-defined]

@@ -24,9 +24,9 @@ from central.risk.facts import Assessment, ConsignmentFacts, History, Reason, Tr
 from central.risk.models import ElockState, RiskAssessment, RiskHistory
 from central.risk.runtime import runtime
 from central.risk.stats import AnomalyStats
-from central.store import changes
+from central.store import changes, fast
 from central.store import models as m
-from central.store.db import from_db, is_postgres, to_db, write_transaction
+from central.store.db import database_proxy, from_db, is_postgres, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -89,33 +89,75 @@ def effective_elock(state: str, breach: str) -> str:
 def history_of(subject: str, subject_id: int, pre: Preloaded | None = None) -> History:
     if pre is not None:
         return pre.history.get((subject, subject_id), History())
-    row = RiskHistory.get_or_none((RiskHistory.subject == subject) & (RiskHistory.subject_id == subject_id))
-    return History(row.hits, row.clean) if row else History()
+    row = fast.select_one(RiskHistory, ("hits", "clean"), {"subject": subject, "subject_id": subject_id})
+    return History(int(row[0]), int(row[1])) if row else History()
 
 
 def _cp_code(cp_id: int, pre: Preloaded | None) -> str:
     if pre is not None and cp_id in pre.cp_codes:
         return pre.cp_codes[cp_id]
-    return str(m.ControlPoint.get_by_id(cp_id).code)
+    row = fast.select_one(m.ControlPoint, ("code",), {"id": cp_id})
+    if row is None:
+        raise LookupError(f"control point {cp_id} does not exist")
+    return str(row[0])
 
 
-def consignment_facts(c: m.Consignment, pre: Preloaded | None = None) -> ConsignmentFacts:
+def _consignment_cp_code(c: m.Consignment, pre: Preloaded | None) -> str:
+    # The core hands over the row with its control point attached (submission, amendment):
+    # use it rather than read it again.
+    cp_id = int(c.control_point_id)  # type: ignore[attr-defined]
+    loaded = c.__rel__.get("control_point")  # type: ignore[attr-defined]
+    if loaded is not None and loaded.id == cp_id:
+        return str(loaded.code)
+    return _cp_code(cp_id, pre)
+
+
+def _company_seen(company_id: int, created_at: Any, cap: int | None) -> int:
+    """Consignments the company filed before ``created_at``; with ``cap``, counted only up
+    to it (an exact count of a big shipper's history would grow with every submission)."""
+    if cap == 0:
+        return 0
+
+    def build(db: Any) -> str:
+        inner = (
+            f'SELECT 1 FROM "{C._meta.table_name}" '
+            f'WHERE "company_id" = {db.param} AND "created_at" < {db.param}'
+        )
+        return f"SELECT COUNT(*) FROM ({inner} LIMIT {db.param}) AS earlier"
+
+    sql = fast.statement("risk.company_seen", build)
+    limit = cap if cap is not None else 2**62
+    params = (company_id, C.created_at.db_value(created_at), limit)
+    row = database_proxy.obj.execute_sql(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def consignment_facts(
+    c: m.Consignment, pre: Preloaded | None = None, engine: CompiledRules | None = None
+) -> ConsignmentFacts:
+    """Facts of one consignment. With ``engine``, only what its rules read is fetched (the
+    earlier-consignment count capped at its largest new-shipper threshold, company
+    history only under a company history rule): the verdict is the same, for less reading."""
     company_id = int(c.company_id)  # type: ignore[attr-defined]
     if pre is not None:
         seen = bisect.bisect_left(pre.company_created.get(company_id, []), c.created_at)
     else:
-        seen = C.select().where((C.company == company_id) & (C.created_at < c.created_at)).count()
+        seen = _company_seen(company_id, c.created_at, engine.company_seen_cap if engine else None)
+    if pre is None and engine is not None and not engine.needs_company_history:
+        company_history = History()
+    else:
+        company_history = history_of("company", company_id, pre)
     elock = ""
     if c.transshipment and c.elock_id:
         if pre is not None:
             elock = pre.elock.get(c.elock_id, "")
         else:
-            row = ElockState.get_or_none(ElockState.elock_id == c.elock_id)
-            elock = effective_elock(row.state, row.breach) if row else ""
+            found = fast.select_one(ElockState, ("state", "breach"), {"elock_id": c.elock_id})
+            elock = effective_elock(str(found[0]), str(found[1])) if found else ""
     return ConsignmentFacts(
         ccrn=c.ccrn,
         company_id=company_id,
-        control_point=_cp_code(c.control_point_id, pre),  # type: ignore[attr-defined]
+        control_point=_consignment_cp_code(c, pre),
         direction=DIRECTION_NAMES.get(c.direction, ""),
         expected_at=_aware(c.expected_at),
         packages=int(c.packages_count),
@@ -130,7 +172,7 @@ def consignment_facts(c: m.Consignment, pre: Preloaded | None = None) -> Consign
         gross_weight_kg=_num(c.gross_weight_kg),
         amended_at=_aware(c.updated_at) if c.version > 1 else None,
         company_seen=seen,
-        company_history=history_of("company", company_id, pre),
+        company_history=company_history,
         transshipment=bool(c.transshipment),
         elock_state=elock,
     )
@@ -180,13 +222,11 @@ def _store(
     sink: Sink | None = None,
 ) -> RiskAssessment:
     if row is None and lookup:
-        row = RiskAssessment.get_or_none(
-            (RiskAssessment.subject == subject) & (RiskAssessment.reference == reference)
-        )
+        row = _stored(subject, reference)
     reasons = a.reasons_as_dicts()
     reasons_json = json.dumps(reasons, sort_keys=True, ensure_ascii=False)
     if row is None:
-        fields = dict(
+        fields: dict[str, Any] = dict(
             subject=subject,
             reference=reference,
             control_point=cp,
@@ -205,7 +245,15 @@ def _store(
             sink.new.append(fields)
             sink.emits.append((row, reasons, extra))
             return row
-        row = RiskAssessment.create(**fields)
+        fields.update(_NO_OVERRIDE)
+        new_id = fast.insert_or_ignore_returning_id(RiskAssessment, fields)
+        if new_id is None:
+            # Profiled already after all (a caller that skipped the look-up was wrong):
+            # fall through to the update path rather than lose this profile.
+            row = _stored(subject, reference)
+            assert row is not None
+            return _store(subject, reference, cp, direction, expected_at, a, basis, now, extra, row)
+        row = RiskAssessment(id=new_id, **fields)
         _emit(row, reasons, extra, now)
         return row
     applies = row.override_verdict is not None and row.override_basis == basis
@@ -232,12 +280,33 @@ def _store(
         dirty["assessed_at"] = to_db(now)
         for k, v in dirty.items():
             setattr(row, k, v)
-        RA.update(dirty).where(RA.id == row.id).execute()  # type: ignore[attr-defined]
+        fast.update_by_id(RiskAssessment, int(row.id), dirty)  # type: ignore[attr-defined]
     if emit:
         if sink is not None:
             sink.emits.append((row, reasons, extra))
         else:
             _emit(row, reasons, extra, now)
+    return row
+
+
+_NO_OVERRIDE: dict[str, Any] = {
+    "override_verdict": None,
+    "override_reason": "",
+    "override_by": "",
+    "override_at": None,
+    "override_basis": "",
+}
+# Every column: the row handed back may be saved by a caller, which writes all fields.
+_RA_COLUMNS: tuple[str, ...] = tuple(RiskAssessment._meta.sorted_field_names)  # type: ignore[attr-defined]
+
+
+def _stored(subject: str, reference: str) -> RiskAssessment | None:
+    values = fast.select_fields(RiskAssessment, _RA_COLUMNS, {"subject": subject, "reference": reference})
+    if values is None:
+        return None
+    # Built from a full row, so it is "saved": a later save() updates rather than inserts.
+    row = RiskAssessment(**values)
+    row._dirty.clear()  # type: ignore[attr-defined]
     return row
 
 
@@ -291,14 +360,15 @@ def profile_consignment(
 ) -> RiskAssessment:
     """Score one consignment and keep the result (call inside the writer's transaction)."""
     engine, stats, now = ctx or _context()
-    f = consignment_facts(c, pre)
+    f = consignment_facts(c, pre, engine)
     a = engine.assess_consignment(f, stats)
     extra: dict[str, Any] = {}
     if f.transshipment:
         extra["elock_state"] = (f.elock_state or "no_report")[:16]
     trip_id = c.trip_id  # type: ignore[attr-defined]
     if trip_id:
-        extra["trip"] = T.select(T.reference).where(T.id == trip_id).scalar()
+        found = fast.select_one(m.Trip, ("reference",), {"id": trip_id})
+        extra["trip"] = found[0] if found else None
     return _store(
         "consignment",
         c.ccrn,

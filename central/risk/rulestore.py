@@ -24,14 +24,20 @@ from central.risk.facts import Verdict
 from central.risk.models import RiskRule, RiskRuleSet
 from central.risk.rules import RuleSet, RuleSpec, Thresholds
 from central.services.errors import FieldViolation, ValidationError
-from central.store import changes
+from central.store import changes, fast
 from central.store.db import database_proxy, from_db, is_postgres, to_db, write_transaction
 
 RULES_LOCK = 0x524F43415253_5253  # "ROCARS" + "RS": serialises rule-set writers on PostgreSQL
 
 
 def current_version() -> int:
-    return int(RiskRuleSet.select(peewee.fn.MAX(RiskRuleSet.version)).scalar() or 0)
+    # Read on every profiling (a rule change by another process or replica must take effect
+    # at once), so the statement is built once rather than per call (central.store.fast).
+    sql = fast.statement(
+        "risk.current_version", lambda db: f'SELECT MAX("version") FROM "{RiskRuleSet._meta.table_name}"'
+    )
+    row = database_proxy.obj.execute_sql(sql).fetchone()
+    return int(row[0] or 0) if row else 0
 
 
 def load(version: int) -> RuleSet:

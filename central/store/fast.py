@@ -9,7 +9,7 @@ through each field's ``db_value`` so they are stored exactly as the ORM would.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import peewee
@@ -66,3 +66,99 @@ def select_one(
     cursor = db.execute_sql(sql, [fields[w].db_value(v) for w, v in where.items()])
     row = cursor.fetchone()
     return tuple(row) if row is not None else None
+
+
+def statement(key: Hashable, build: Callable[[peewee.Database], str]) -> str:
+    """The SQL text ``build(db)`` returns, built once per (key, database kind).
+
+    For statements the helpers above cannot express (a capped count, a scalar); ``build``
+    gets the database so it can use ``db.param`` and quote names as that database wants.
+    """
+    db = _db()
+    full = ("statement", key, type(db))
+    sql = _cache.get(full)
+    if sql is None:
+        sql = build(db)
+        with _lock:
+            _cache[full] = sql
+    return sql
+
+
+def select_fields(
+    model: type[peewee.Model], columns: Sequence[str], where: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Like ``select_one``, but returns ``{field name: Python value}`` converted by each
+    field's ``python_value`` (dates as datetimes, decimals as Decimals), as the ORM would."""
+    row = select_one(model, columns, where)
+    if row is None:
+        return None
+    fields = model._meta.fields  # type: ignore[attr-defined]
+    return {c: fields[c].python_value(v) for c, v in zip(columns, row, strict=True)}
+
+
+def update_by_id(model: type[peewee.Model], row_id: int, values: Mapping[str, Any]) -> int:
+    """UPDATE the named fields of the row with this id; returns the rows changed (0 or 1)."""
+    db = _db()
+    names = tuple(values)
+    key = ("update", model, names, type(db))
+    sql = _cache.get(key)
+    fields = model._meta.fields  # type: ignore[attr-defined]
+    if sql is None:
+        sets = ", ".join(f"{_quote(fields[n].column_name)} = {db.param}" for n in names)
+        sql = f'UPDATE {_quote(model._meta.table_name)} SET {sets} WHERE "id" = {db.param}'  # type: ignore[attr-defined]
+        with _lock:
+            _cache[key] = sql
+    cursor = db.execute_sql(sql, [*(fields[n].db_value(values[n]) for n in names), row_id])
+    return int(cursor.rowcount)
+
+
+def upsert(
+    model: type[peewee.Model],
+    values: Mapping[str, Any],
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """INSERT one row, or on a conflict over the unique ``conflict`` fields UPDATE the
+    ``update`` fields to the new values (SQLite 3.24+ and PostgreSQL share the syntax)."""
+    db = _db()
+    names = tuple(values)
+    key = ("upsert", model, names, tuple(conflict), tuple(update), type(db))
+    sql = _cache.get(key)
+    fields = model._meta.fields  # type: ignore[attr-defined]
+    if sql is None:
+        columns = ", ".join(_quote(fields[n].column_name) for n in names)
+        params = ", ".join([db.param] * len(names))
+        target = ", ".join(_quote(fields[n].column_name) for n in conflict)
+        sets = ", ".join(
+            f"{_quote(fields[n].column_name)} = EXCLUDED.{_quote(fields[n].column_name)}" for n in update
+        )
+        sql = (
+            f"INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}) "  # type: ignore[attr-defined]
+            f"ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        )
+        with _lock:
+            _cache[key] = sql
+    db.execute_sql(sql, [fields[n].db_value(values[n]) for n in names])
+
+
+def insert_or_ignore_returning_id(model: type[peewee.Model], values: Mapping[str, Any]) -> int | None:
+    """INSERT one row unless it would break a unique index; returns the new id, or None when
+    a row with the same unique key already exists (nothing written, transaction intact:
+    ``ON CONFLICT DO NOTHING`` raises no error, so PostgreSQL does not abort the transaction)."""
+    db = _db()
+    names = tuple(values)
+    key = ("insert-ignore", model, names, type(db))
+    sql = _cache.get(key)
+    fields = model._meta.fields  # type: ignore[attr-defined]
+    if sql is None:
+        columns = ", ".join(_quote(fields[n].column_name) for n in names)
+        params = ", ".join([db.param] * len(names))
+        sql = (
+            f"INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}) "  # type: ignore[attr-defined]
+            'ON CONFLICT DO NOTHING RETURNING "id"'
+        )
+        with _lock:
+            _cache[key] = sql
+    cursor = db.execute_sql(sql, [fields[n].db_value(values[n]) for n in names])
+    row = cursor.fetchone()
+    return None if row is None else int(row[0])

@@ -115,3 +115,8 @@ def near_standard(mark: str) -> bool:
 
 def looks_like_letter(digit: str) -> bool:
     return digit in _TO_LETTER or digit in _LOOKALIKE_LETTER
+
+
+def looks_like_digit(letter: str) -> bool:
+    """Whether blur can make a digit look like this letter (Y for 9, G for 6, ...)."""
+    return letter in _TO_DIGIT or letter in _LOOKALIKE_DIGIT

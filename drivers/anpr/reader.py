@@ -1,10 +1,11 @@
 """One frame in, one plate read (or an honest no-read) out.
 
-Locate candidates, straighten and clean each, read it with Tesseract, check the read
-against the plate grammar and the blob count, and keep the most confident valid read.
-Confidence folds in Tesseract's per-character confidences, whether the number of
-characters read matches the number of character blobs, and how much the grammar had to
-correct. Below ``min_confidence`` the answer is no read: a wrong plate is worse than none.
+Locate candidates (locate, textcue), straighten and clean each (segment), then read it
+several ways with Tesseract (ocr) and let the readings vote: every reading must account
+for every character blob and fit the plate grammar; the layout (letters, gap, digits)
+decides which characters are letters and which digits; characters read alone, out of the
+LSTM's context, may veto. Confidence is the agreeing readings' confidence times their
+share. Below ``min_confidence`` the answer is no read: a wrong plate is worse than none.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ _MAX_CANDIDATES = 5
 _MAX_IMBALANCE = 1.8
 _HEIGHT_RATIO = {1: (0.40, 0.68), 2: (0.26, 0.42)}
 _MIN_CONTRAST = 30.0
-# A personalised mark has no grammar to check it by: demand a plate board found by its
-# colour (not just edges), characters well centred, and every character accounted for.
+# A personalised mark has no grammar to check it by: demand its characters well centred
+# on a board found by colour, or framed by a border when found by edges or by its text.
 _PERSONALISED_MAX_IMBALANCE = 1.0
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
@@ -138,8 +139,9 @@ class PlateReader:
         sense otherwise reads "BE9" as "BES", and forcing that S to 5 would be a wrong read.
         A free reading that holds a character the layout cannot explain (a K where a digit
         must be) vetoes the standard reading: it may be a personalised mark. Otherwise each
-        view is read freely as a personalised mark. A mark needs two of three views to agree;
-        its confidence is their mean confidence times the agreeing share.
+        view is read freely as a personalised mark, refused when one slip away from a
+        standard mark. The leading mark needs two agreeing readings and no equal rival;
+        its confidence is their mean confidence times their share of all valid readings.
         """
         free = self.engine.read_line(seg.line, _left_ms(deadline))
         free_text = grammar.normalise(free.text)
@@ -147,17 +149,20 @@ class PlateReader:
         groups = seg.groups
         if len(groups) == 2 and len(groups[0]) == 2 and 1 <= len(groups[1]) <= 4:
             split = 2
-        elif len(groups) == 1 and len(free_text) == seg.blobs and grammar.check(free_text).kind == "standard":
-            # No gap seen (blur can hide it): the reading, not the layout, says standard.
+        elif len(groups) == 1 and 3 <= len(free_text) == seg.blobs <= 6 and grammar.near_standard(free_text):
+            # No gap seen (blur can hide it): the reading, not the layout, says standard
+            # (or one slip from it: "ARY", the LSTM's guess at AR9 with its 9 after letters).
             split = 2
+        suspects: list[int] = []
         if split is not None and len(free_text) == seg.blobs:
-            unexplained = _unexplained(free_text, free, split)
+            unexplained, suspects = _unexplained(free_text, free, split)
             if unexplained in ("letters", "doubt"):
-                # A 9 where a letter must be, or one Y where a digit must be: a personalised
+                # A 9 where a letter must be, or one K where a digit must be: a personalised
                 # mark laid out like a standard one, or a misread. No reading can tell which.
                 return None
             if unexplained == "digits":
                 split = None  # letters where digits must be: a personalised mark ("ZH NKVP")
+                suspects = []
         votes: dict[str, list[float]] = {}
         views = seg.views()
         if split is not None:
@@ -195,7 +200,7 @@ class PlateReader:
             return None
         ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
         mark, scores = ranked[0]
-        if self._glyph_disagrees(views[0], mark, split, deadline):
+        if self._glyph_disagrees(views[0], mark, split, suspects, deadline):
             return None
         valid = sum(len(v) for v in votes.values())
         conf = sum(scores) / len(scores) * len(scores) / valid
@@ -206,16 +211,17 @@ class PlateReader:
         return _Scored(mark, conf, kind, cand)
 
     def _glyph_disagrees(
-        self, glyphs: list[np.ndarray], mark: str, split: int | None, deadline: float
+        self, glyphs: list[np.ndarray], mark: str, split: int | None, suspects: list[int], deadline: float
     ) -> bool:
         """Read each character alone, out of context, and look for a confident contradiction.
 
         Tesseract's LSTM reads a line with a sense of what usually follows what, and that
         sense is consistent across views: "HFP" comes out "HEP" in all of them. A lone
-        character has no context to mislead it.
+        character has no context to mislead it. ``suspects``: places where the free reading
+        saw a letter that looks like a digit (Y for 9); there any letter read alone vetoes.
         """
         for i, (glyph, char) in enumerate(zip(glyphs, mark, strict=True)):
-            if split is None:
+            if split is None or i in suspects:
                 charset = grammar.PLATE_CHARSET
             else:
                 charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
@@ -245,26 +251,31 @@ def plate_like(seg: Segmented, *, centred: bool = True) -> bool:
             and low <= seg.height_ratio <= high)
 
 
-def _unexplained(text: str, read: LineRead, split: int) -> str:
-    """Where a confident free reading has characters no confusion explains.
+def _unexplained(text: str, read: LineRead, split: int) -> tuple[str, list[int]]:
+    """Where a confident free reading has characters no confusion explains, and the places
+    of letters among the digits that merely look like digits (Y for 9: "suspects").
 
     "letters": a digit among the letters other than a letter's look-alike (blur turns J
-    into 3, not into 9); "digits": at least two letters among the digits other than B, S,
-    Z, O, I, Q (the grammar's own confusions), as in a personalised "ZH NKVP"; "doubt": a
-    single such letter (AR9 read ARY), which no reading can settle; "" when all is explained.
+    into 3, not into 9); "digits": letters among the digits, at least one looking like no
+    digit, as in a personalised "ZH NKVP" or "FJ H6L"; "doubt": a single letter among the
+    digits that looks like no digit, which no reading can settle; "" when all is explained.
     """
-    letters_in_digits = 0
+    strangers = 0
+    suspects: list[int] = []
     for i, char in enumerate(text):
         confident = i < len(read.confidences) and read.confidences[i] >= 0.8
+        if i >= split and char.isalpha() and char not in "BSZOIQ" and grammar.looks_like_digit(char):
+            suspects.append(i)
+            continue
         if not confident:
             continue
         if i < split and char.isdigit() and not grammar.looks_like_letter(char):
-            return "letters"
+            return "letters", suspects
         if i >= split and char.isalpha() and char not in "BSZOIQ":
-            letters_in_digits += 1
-    if letters_in_digits >= 2:
-        return "digits"
-    return "doubt" if letters_in_digits else ""
+            strangers += 1
+    if strangers and strangers + len(suspects) >= 2:
+        return "digits", suspects
+    return ("doubt" if strangers else ""), suspects
 
 
 def _score(*reads: LineRead) -> float:

@@ -218,6 +218,8 @@ def compose(glyphs: list[np.ndarray]) -> np.ndarray:
     Even gaps matter: the wide gap between letters and number otherwise reads as a word
     break, and Tesseract scores the character after it poorly.
     """
+    if not glyphs:
+        raise ValueError("glyphs: at least one glyph is needed to compose a line")
     gap = np.full((LINE_CHAR_HEIGHT, LINE_CHAR_HEIGHT // GAP_DIV), 255, np.uint8)
     parts: list[np.ndarray] = []
     for glyph in glyphs:

@@ -169,7 +169,10 @@ def test_pcscd_gone_is_one_fault_and_recovers(
     wait_until(lambda: not lane.reader.availability.available, 5, "reader unavailable")
     time.sleep(1.5)  # several reconnect attempts, each failing
     assert lane.transitions == [(True, ""), (False, lane.transitions[1][1])]
-    assert "8010001D" in lane.transitions[1][1].upper() or "0X80100013" in lane.transitions[1][1].upper()
+    # Service not available or RPC transport error; on a loaded machine libpcsclite has also
+    # reported the daemon dying mid-call as 0x8010006A (seen in a full run with 2 busy cores).
+    reason = lane.transitions[1][1].upper()
+    assert any(code in reason for code in ("0X8010001D", "0X80100013", "0X8010006A")), reason
     pcscd_running.start()
     wait_until(lambda: lane.reader.availability.available, 10, "reader available again")
     lane.expect(CardInserted, CardAuthenticated)  # the card stayed in the reader

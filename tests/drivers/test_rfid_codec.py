@@ -37,6 +37,9 @@ def test_checksum_matches_a_real_reader_frame() -> None:
     assert codec.describe_error(0x38) == "0x38 buffer is empty"
 
 
+# deadline=None throughout: on the shared 2-core machine one example can stall past
+# hypothesis's 200 ms default for reasons that are not the code (scheduling, GC).
+@settings(deadline=None)
 @given(frames)
 def test_frame_round_trip(frame: codec.Frame) -> None:
     encoded = frame.encode()
@@ -44,11 +47,13 @@ def test_frame_round_trip(frame: codec.Frame) -> None:
     assert decode_all(encoded) == [frame]
 
 
+@settings(deadline=None)
 @given(st.lists(frames, max_size=5), st.integers(1, 40))
 def test_stream_of_frames_in_any_chunking(fs: list[codec.Frame], chunk: int) -> None:
     assert decode_all(b"".join(f.encode() for f in fs), chunk) == fs
 
 
+@settings(deadline=None)
 @given(tag_reads, addresses)
 def test_tag_read_round_trip(read: codec.TagRead, address: int) -> None:
     (frame,) = decode_all(codec.encode_tag_read(address, read))
@@ -56,6 +61,7 @@ def test_tag_read_round_trip(read: codec.TagRead, address: int) -> None:
     assert codec.parse_inventory(frame) == read
 
 
+@settings(deadline=None)
 @given(st.integers(0, 3), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
 def test_summary_round_trip(antenna: int, rate: int, total: int) -> None:
     summary = codec.InventorySummary(antenna, rate, total)
@@ -64,13 +70,14 @@ def test_summary_round_trip(antenna: int, rate: int, total: int) -> None:
 
 
 @given(st.binary(max_size=600))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_arbitrary_bytes_never_crash_and_yield_only_valid_frames(data: bytes) -> None:
     for frame in decode_all(data, chunk=13):
         assert sum(frame.encode()) % 256 == 0
         assert frame.cmd in codec.KNOWN_COMMANDS
 
 
+@settings(deadline=None)
 @given(
     st.binary(max_size=300).map(lambda b: b.replace(b"\xa0", b"\x00")),
     st.lists(frames, min_size=1, max_size=3),
@@ -80,7 +87,7 @@ def test_resynchronises_after_garbage_without_a_head_byte(garbage: bytes, fs: li
 
 
 @given(st.binary(max_size=300), st.lists(tag_reads, min_size=3, max_size=3))
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 def test_resynchronises_on_the_next_valid_frame_after_any_garbage(
     garbage: bytes, reads: list[codec.TagRead]
 ) -> None:
@@ -92,6 +99,7 @@ def test_resynchronises_on_the_next_valid_frame_after_any_garbage(
     assert codec.parse_inventory(decoded[-1]) == reads[-1]
 
 
+@settings(deadline=None)
 @given(frames, st.integers(0, 255))
 def test_bad_checksum_is_dropped_and_the_next_frame_kept(frame: codec.Frame, delta: int) -> None:
     assume(delta != 0)

@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,14 +39,22 @@ GOOD_CARD_NUMBER = "4000123456789012"  # simulators.card.issuer.standard_cards "
 GOOD_DRIVER = "K1234567(8)"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    detail: Callable[[], str] | None = None,
+) -> Any:
+    """``predicate()``'s first true value; fails the test after ``timeout`` (with ``detail()``)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            extra = f"\n{detail()}" if detail is not None else ""
+            pytest.fail(f"timed out after {timeout} s waiting for {what}{extra}")
         time.sleep(interval)
 
 
@@ -109,6 +118,25 @@ class LaneRig:
         assert reply["ok"], reply
         return reply
 
+    def insert_card(self, kiosk: Kiosk, card: str = "good") -> None:
+        """Insert a card and make sure the kiosk noticed it (its display says "Checking").
+
+        Known card-driver issue (reported, drivers/card/reader.py): an insertion shortly
+        after the reader starts is now and then never reported although pcscd sees the
+        card. A driver whose card is ignored takes it out and puts it back; so does this.
+        """
+        seen = f"lane {self.lane_id} display: Checking"
+        before = kiosk.full_log().count(seen)
+        self.cmd("insert_card", card=card)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            if kiosk.full_log().count(seen) > before:
+                return
+            time.sleep(0.05)
+        self.cmd("pull_card")
+        time.sleep(1.0)
+        self.cmd("insert_card", card=card)
+
     def state(self) -> dict[str, Any]:
         return self.cmd("state")["state"]
 
@@ -116,16 +144,17 @@ class LaneRig:
         return dict(self.state()["outputs"])
 
     def crossings(self) -> list[tuple[str, str]]:
-        """(idempotency key, outcome) of every decision in the lane's outbox."""
-        cache = LaneCache.open(self.cache_path, "LMC", "import")
-        try:
-            X = cache.m.LaneCrossing
-            rows = [(r.idempotency_key, r.outcome) for r in X.select().order_by(X.seq)]
-            count = cache.db.execute_sql("SELECT COUNT(*) FROM outbox_event").fetchone()[0]
-        finally:
-            cache.close()
-        assert count == len(rows), "every lane record has exactly one outbox event"
-        return rows
+        """(idempotency key, outcome) of every decision in the lane's outbox (read only: a
+        second writer would contend with the running kiosk)."""
+        if not self.cache_path.exists():
+            return []
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.cache_path}?mode=ro", uri=True, timeout=10)
+        ) as db:
+            rows = db.execute("SELECT idempotency_key, outcome FROM lane_crossing ORDER BY seq").fetchall()
+            keys = db.execute("SELECT idempotency_key FROM outbox_event ORDER BY seq").fetchall()
+        assert [k for (k,) in keys] == [k for k, _ in rows], "every lane record has exactly one outbox event"
+        return [(str(k), str(o)) for k, o in rows]
 
 
 @pytest.fixture
@@ -255,6 +284,9 @@ class Kiosk:
             with contextlib.suppress(TimeoutError):
                 self.messages.extend(self.notify.recv(4096).decode().splitlines())
         pytest.fail(f"kiosk sent no {prefix} within {timeout} s:\n{self.log()}")
+
+    def full_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path else ""

@@ -67,7 +67,7 @@ def test_clear_truck_is_released_and_the_arm_closes_behind_it(
     assert rig.outputs()["light_red"] and not rig.outputs()["barrier_raise"]
     rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
-    rig.cmd("insert_card", card="good")
+    rig.insert_card(kiosk)
     wait_for(lambda: released(rig), 15, "barrier up and green for a clear truck")
     assert wait_for(lambda: rig.state()["barrier"] >= 1.0, 5, "the arm fully up")
     assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]
@@ -93,10 +93,10 @@ def test_clear_truck_is_released_and_the_arm_closes_behind_it(
 def test_unknown_truck_is_referred_with_the_barrier_down(
     rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
 ) -> None:
-    kiosk_factory(rig)
+    kiosk = kiosk_factory(rig)
     rig.cmd("arrive", plate="ZZ9999", tag=UNKNOWN_EPC)
     time.sleep(0.3)
-    rig.cmd("insert_card", card="good")
+    rig.insert_card(kiosk)
     wait_for(lambda: rig.crossings(), 15, "a decision")
     assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "referred")]
     time.sleep(0.5)
@@ -104,10 +104,10 @@ def test_unknown_truck_is_referred_with_the_barrier_down(
     assert out["light_red"] and not out["light_green"] and not out["barrier_raise"]
 
 
-def release_known_truck(rig: LaneRig) -> None:
+def release_known_truck(rig: LaneRig, kiosk: Kiosk) -> None:
     rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
-    rig.cmd("insert_card", card="good")
+    rig.insert_card(kiosk)
     wait_for(lambda: released(rig), 15, "barrier up and green for a clear truck")
     wait_for(lambda: rig.state()["barrier"] >= 1.0, 5, "the arm fully up")
 
@@ -116,7 +116,7 @@ def test_sigterm_turns_the_lane_red_and_never_lowers_the_arm_onto_a_vehicle(
     rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
 ) -> None:
     kiosk = kiosk_factory(rig)
-    release_known_truck(rig)
+    release_known_truck(rig, kiosk)
     rig.cmd("loop", name="safety_loop", occupied=True)  # something is under the arm
     kiosk.signal(signal.SIGTERM)
     assert kiosk.wait_exit(20) == 0
@@ -146,7 +146,7 @@ def test_sigkill_mid_crossing_then_restart_loses_and_doubles_nothing(
     rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
 ) -> None:
     kiosk = kiosk_factory(rig)
-    release_known_truck(rig)
+    release_known_truck(rig, kiosk)
     kiosk.signal(signal.SIGKILL)
     kiosk.wait_exit(10)
     # No host: the I/O module's own watchdog turns the lane red and lets the arm down
@@ -177,7 +177,7 @@ def test_a_decision_journaled_but_not_yet_in_the_outbox_is_restored_once(
     """The state a kill leaves between the journal line and the outbox commit: the journal
     holds the decision, the lane's database does not. The restart must add it, once."""
     kiosk = kiosk_factory(rig)
-    release_known_truck(rig)
+    release_known_truck(rig, kiosk)
     kiosk.signal(signal.SIGKILL)
     kiosk.wait_exit(10)
     import sqlite3
@@ -215,7 +215,7 @@ def test_stale_cache_refers_a_truck_not_known_clear(
         time.sleep(1.5)  # no feed (an offline lane): the cache is now older than allowed
         rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
         time.sleep(0.3)
-        rig.cmd("insert_card", card="good")
+        rig.insert_card(kiosk)
         wait_for(lambda: rig.crossings(), 15, "a decision")
         assert rig.crossings()[0][1] == "referred"
         assert "CACHE_STALE" in decision_reasons(rig)[0]
@@ -235,9 +235,9 @@ def test_stale_cache_still_releases_a_trip_known_clear(
     rig = make_rig(short_dir, lane={"stale_after_s": 1.0})
     try:
         prefill_cache(rig.cache_path, verdict=common_pb2.CLEAR)
-        kiosk_factory(rig)
+        kiosk = kiosk_factory(rig)
         time.sleep(1.5)
-        release_known_truck(rig)
+        release_known_truck(rig, kiosk)
         assert "CACHE_STALE_KNOWN_CLEAR" in decision_reasons(rig)[0]
     finally:
         rig.sim.close()
@@ -278,7 +278,7 @@ def test_watchdog_is_fed_and_the_io_module_lost_and_back_is_reported_once_each(
     assert log.count("device io unavailable") == 1, log
     assert log.count("device io available") == 1, log
     # and the lane works again: outputs re-applied after the module reset itself
-    release_known_truck(rig)
+    release_known_truck(rig, kiosk)
 
 
 def test_plate_read_by_the_camera_confirms_the_tag(
@@ -293,7 +293,7 @@ def test_plate_read_by_the_camera_confirms_the_tag(
     try:
         prefill_cache(rig.cache_path)
         kiosk = kiosk_factory(rig)
-        release_known_truck(rig)
+        release_known_truck(rig, kiosk)
         with sqlite3.connect(rig.cache_path, timeout=5) as db:
             (raw,) = db.execute("SELECT record FROM lane_crossing").fetchone()
         record = json.loads(raw)
@@ -316,12 +316,12 @@ def test_two_lanes_in_one_process_decide_independently(
         second = lane_config(first.sim, 1, short_dir)
         for rig in (first, second):
             prefill_cache(rig.cache_path)
-        kiosk_factory(first, more_configs=(second.config_path,))
+        kiosk = kiosk_factory(first, more_configs=(second.config_path,))
         second.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC)
         first.cmd("arrive", plate="ZZ9999", tag=UNKNOWN_EPC)
         time.sleep(0.3)
-        second.cmd("insert_card", card="good")
-        first.cmd("insert_card", card="second")
+        second.insert_card(kiosk)
+        first.insert_card(kiosk, card="second")
         wait_for(lambda: released(second), 15, "the second lane's clear truck released")
         wait_for(lambda: first.crossings(), 15, "the first lane's decision")
         assert first.crossings() == [(f"{first.lane_id}:000000000001", "referred")]
@@ -345,7 +345,7 @@ def test_the_arm_stays_down_until_the_decision_is_durable(
         )
     rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     time.sleep(0.3)
-    rig.cmd("insert_card", card="good")
+    rig.insert_card(kiosk)
     wait_for(lambda: "not recorded yet" in kiosk.log(), 15, "the refused outbox write")
     time.sleep(1.0)
     out = rig.outputs()
@@ -361,7 +361,7 @@ def test_an_unreadable_journal_is_set_aside_and_decision_keys_never_repeat(
     rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
 ) -> None:
     kiosk = kiosk_factory(rig)
-    release_known_truck(rig)
+    release_known_truck(rig, kiosk)
     kiosk.signal(signal.SIGTERM)
     assert kiosk.wait_exit(15) == 0
     lines = rig.journal_path.read_text().splitlines(keepends=True)

@@ -61,13 +61,28 @@ def test_trip_synced_from_central_is_released_and_its_crossing_delivered_once(
         rig.config_path.write_text(render_toml(tables))
 
         kiosk = kiosk_factory(rig)
-        wait_for(lambda: _cached_trip(rig.cache_path, trip.reference), 20, "the trip synced into the cache")
+        wait_for(
+            lambda: _cached_trip(rig.cache_path, trip.reference),
+            20,
+            "the trip synced into the cache",
+            detail=lambda: kiosk.log() + proc.log.read_text()[-3000:],
+        )
         rig.cmd("arrive", plate=trip.mark, tag=trip.epc)
         wait_for(lambda: rig.state()["inputs"]["arming_loop"], 5, "the truck on the arming loop")
-        rig.cmd("insert_card", card="good")
-        wait_for(lambda: rig.outputs()["barrier_raise"], 15, "the arm raised for the synced clear trip")
+        rig.insert_card(kiosk)
+        wait_for(
+            lambda: rig.outputs()["barrier_raise"],
+            15,
+            "the arm raised for the synced clear trip",
+            detail=lambda: f"{rig.crossings()}\n{kiosk.log()}",
+        )
         assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]
-        wait_for(lambda: _delivered(rig.cache_path) == 1, 20, "the crossing event acknowledged by central")
+        wait_for(
+            lambda: _delivered(rig.cache_path) == 1,
+            20,
+            "the crossing event acknowledged by central",
+            detail=lambda: kiosk.log() + proc.log.read_text()[-3000:],
+        )
         stored = list(CrossingEventRecord.select())
         assert [s.idempotency_key for s in stored] == [f"{rig.lane_id}:000000000001"]
         kiosk.signal(signal.SIGTERM)
