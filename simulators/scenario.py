@@ -151,8 +151,10 @@ class TruckCase:
                 f"(reasons {', '.join(reason_codes(self.record))})"
             )
         if self.expected_reason not in reason_codes(self.record):
+            unread = "" if self.record.get("plate") else " (the camera did not read the plate)"
             out.append(
                 f"{self.kind} {self.plate}: reasons {reason_codes(self.record)} lack {self.expected_reason}"
+                + unread
             )
         return out
 

@@ -3,6 +3,7 @@ pseudo-terminals and a private pcscd, deciding from its local cache."""
 
 from __future__ import annotations
 
+import http.client
 import io
 import re
 import signal
@@ -43,8 +44,18 @@ def metrics_port(kiosk: Kiosk) -> int:
 
 
 def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        return reply.read().decode()
+    # Seen once (1 run in ~10), while the I/O module was unplugged and replugged: a reply
+    # that began mid-body (BadStatusLine). Suspected: a file descriptor closed twice on the
+    # serial port's failure path, closing the scrape's socket under the server. Reported;
+    # one retry here so that the lane behaviour under test is what this test judges.
+    for attempt in (1, 2):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                return reply.read().decode()
+        except (http.client.HTTPException, ConnectionError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def assert_replays_identically(rig: LaneRig, decisions: int) -> None:
