@@ -184,8 +184,25 @@ class Phase:
         return len(self.latencies) / self.seconds
 
 
-def measure(without_risk: bool) -> tuple[Phase, Phase]:
-    """(echo, submit) on a fresh database and a fresh server process."""
+def profiled_counts(database: Path) -> tuple[int, int]:
+    """(consignments stored, consignments with a risk assessment) in the bench database:
+    proof that the measured run profiled every submission it counted."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    try:
+        stored = con.execute("SELECT COUNT(*) FROM consignment").fetchone()[0]
+        assessed = con.execute(
+            "SELECT COUNT(*) FROM consignment c JOIN risk_assessment r "
+            "ON r.subject = 'consignment' AND r.reference = c.ccrn"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    return int(stored), int(assessed)
+
+
+def measure(without_risk: bool) -> tuple[Phase, Phase, tuple[int, int]]:
+    """(echo, submit, (stored, profiled)) on a fresh database and a fresh server process."""
     with tempfile.TemporaryDirectory(prefix="rocars-bench-") as tmp:
         database = Path(tmp) / "central.db"
         officer_token = bootstrap(database)
@@ -251,7 +268,8 @@ def measure(without_risk: bool) -> tuple[Phase, Phase]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return echo_phase, submit_phase
+        counts = profiled_counts(database)
+    return echo_phase, submit_phase, counts
 
 
 def in_process_cpu_ms(with_risk: bool) -> float:
@@ -326,8 +344,8 @@ def in_process_cpu_ms(with_risk: bool) -> float:
 
 
 def main() -> int:
-    echo, sub = measure(without_risk=False)
-    core_echo, core_sub = measure(without_risk=True)
+    echo, sub, (stored, profiled) = measure(without_risk=False)
+    core_echo, core_sub, _ = measure(without_risk=True)
     inproc_core = in_process_cpu_ms(with_risk=False)
     inproc_risk = in_process_cpu_ms(with_risk=True)
     figures = {
@@ -336,6 +354,9 @@ def main() -> int:
         "p99_ms": round(pct(sub.latencies, 99), 2),
         "mean_ms": round(statistics.fmean(sub.latencies), 2) if sub.latencies else None,
         "submission_errors": sub.errors,
+        # Every consignment the profiled run stored has its risk assessment (checked below).
+        "consignments_stored": stored,
+        "consignments_profiled": profiled,
         "echo_calls_per_s": round(echo.rate, 1),
         "echo_p50_ms": round(pct(echo.latencies, 50), 2),
         "echo_p99_ms": round(pct(echo.latencies, 99), 2),
@@ -384,8 +405,10 @@ def main() -> int:
         f"in process, CPU per submission: core {inproc_core:.3f} ms, with risk profiling "
         f"{inproc_risk:.3f} ms (risk {inproc_risk - inproc_core:.3f} ms)"
     )
+    if profiled != stored:
+        print(f"ERROR: {stored - profiled} of {stored} stored consignments have no risk assessment")
     print(json.dumps(figures))
-    return 0
+    return 0 if profiled == stored else 1
 
 
 if __name__ == "__main__":

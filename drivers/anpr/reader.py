@@ -200,8 +200,14 @@ class PlateReader:
             return None
         ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
         mark, scores = ranked[0]
-        if self._glyph_disagrees(views[0], mark, split, suspects, deadline):
+        disagrees, alone = self._glyph_check(views[0], mark, split, suspects, deadline)
+        if disagrees:
             return None
+        if alone is not None:
+            # Read alone, out of the LSTM's context, the characters spelt the leading mark:
+            # evidence independent of the line readings, so it counts as one more reading.
+            scores = scores + [alone]
+            votes[mark] = scores
         valid = sum(len(v) for v in votes.values())
         conf = sum(scores) / len(scores) * len(scores) / valid
         if len(scores) < 2 or (len(ranked) > 1 and len(ranked[1][1]) == len(scores)):
@@ -210,16 +216,21 @@ class PlateReader:
             conf *= _PERSONALISED_FACTOR
         return _Scored(mark, conf, kind, cand)
 
-    def _glyph_disagrees(
+    def _glyph_check(
         self, glyphs: list[np.ndarray], mark: str, split: int | None, suspects: list[int], deadline: float
-    ) -> bool:
-        """Read each character alone, out of context, and look for a confident contradiction.
+    ) -> tuple[bool, float | None]:
+        """Read each character alone, out of context: (a confident contradiction, the
+        score of an agreeing spelling or None).
 
         Tesseract's LSTM reads a line with a sense of what usually follows what, and that
         sense is consistent across views: "HFP" comes out "HEP" in all of them. A lone
         character has no context to mislead it. ``suspects``: places where the free reading
         saw a letter that looks like a digit (Y for 9); there any letter read alone vetoes.
+        The lone readings agree when every character came out as the mark has it, but for
+        at most one (never of a one-to-three character mark) that came out as nothing.
         """
+        confs: list[float] = []
+        missing = 0
         for i, (glyph, char) in enumerate(zip(glyphs, mark, strict=True)):
             if split is None or i in suspects:
                 charset = grammar.PLATE_CHARSET
@@ -227,8 +238,16 @@ class PlateReader:
                 charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
             alone = self.engine.read_line(compose([glyph]), _left_ms(deadline), charset, word=True)
             if len(alone.text) == 1 and alone.text != char and alone.min_confidence >= _GLYPH_VETO:
-                return True
-        return False
+                return True, None
+            if alone.text == char:
+                confs.append(alone.min_confidence)
+            elif not alone.text:
+                missing += 1
+            else:
+                missing += 2  # something else, unsure: no agreement
+        if missing > (1 if len(mark) >= 4 else 0) or not confs:
+            return False, None
+        return False, 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
 
     def close(self) -> None:
         self.engine.close()

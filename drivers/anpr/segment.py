@@ -191,7 +191,9 @@ def _glyph_groups(
 
         gaps = [row[k + 1][0] - (row[k][0] + row[k][2]) for k in range(len(row) - 1)]
         median_h = float(np.median([b[3] for b in row]))
-        usual = float(np.median(gaps)) if gaps else 0.0
+        # The usual gap is that between characters of one group: the widest gap may be the
+        # painted space itself (of two gaps, as in "FU 6", the median would include it).
+        usual = float(np.median(sorted(gaps)[:-1])) if len(gaps) > 1 else 0.0
         current = [scaled[0]]
         for gap, glyph in zip(gaps, scaled[1:], strict=True):
             # The painted space between letters and number is several character gaps wide.

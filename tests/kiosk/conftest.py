@@ -230,6 +230,7 @@ class Kiosk:
     workdir: Path
     watchdog_usec: int = 0
     more_configs: tuple[Path, ...] = ()  # further lanes in the same process
+    log_level: str = "INFO"
     proc: subprocess.Popen[bytes] | None = None
     notify: socket.socket | None = None
     messages: list[str] = field(default_factory=list)
@@ -250,7 +251,7 @@ class Kiosk:
             command += ["--config", str(more)]
         with self.log_path.open("wb") as log_fh:
             self.proc = subprocess.Popen(
-                [*command, "--stop-grace", "2"],
+                [*command, "--stop-grace", "2", "--log-level", self.log_level],
                 cwd=REPO,
                 env=env,
                 stdout=log_fh,

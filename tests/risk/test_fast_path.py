@@ -15,7 +15,7 @@ from central.risk.rulestore import RuleChange
 from central.store import changes, fast
 from central.store import models as m
 from central.store.db import write_transaction
-from proto.rocars.v1 import bundling_pb2, cargo_pb2
+from proto.rocars.v1 import bundling_pb2, cargo_pb2, common_pb2
 from tests.risk import factory as f
 from tests.risk.conftest import AUDIT_KEY, SELECTION_KEY, T0
 from tests.support.central import CentralUnderTest, cargo, submit_request
@@ -87,7 +87,7 @@ def test_every_submission_amendment_and_bundling_is_profiled(central_both: Centr
             security_code=c.next_totp(world.driver_secret),
             vehicle_registration_mark="AB 1234",
             control_point="LMC",
-            direction=1,
+            direction=common_pb2.IMPORT,
             expected_arrival=ts(c.clock.now() + timedelta(hours=2)),
             ccrns=[ccrns[0], ccrns[2]],
         ),
