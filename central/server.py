@@ -13,6 +13,19 @@ auth interceptor decides by role.
 
 Tests and other areas start it in-process with :func:`start_server`, which returns a
 handle with ``.port``, ``.lane_port`` and ``.stop()``.
+
+Workers: every subscribed lane's sync stream holds one worker thread for as long as it
+lasts (up to the feed's ``max_stream_age_s``), so the default pool is
+``expected_lanes + 16`` (``[central].expected_lanes`` in the TOML file, default 48):
+one thread per lane plus headroom for officers, filers and posted crossing events.
+``--workers`` overrides it; a value below that is accepted with a warning, because
+lanes beyond it would queue behind each other's streams.
+
+Shutdown: SIGTERM (or ``stop()``) first marks the server as stopping, which ends every
+lane stream at once with a normal end (the lane resumes from its cursor on another
+replica), then drains the remaining calls within the grace. Connections are recycled
+after the feed's maximum stream age (``grpc.max_connection_age_ms``, with a grace one
+stream age long) so a load balancer that holds TCP connections still rebalances lanes.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from central.clock import Clock, SystemClock
 from central.services import registration, tokens
 from central.store.db import close_all, release_connection
 from central.store.schema import init_database
+from central.sync.feed import FeedConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,28 @@ GRPC_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.max_ping_strikes", 0),
     ("grpc.so_reuseport", 0),
 ]
+HEADROOM_WORKERS = 16  # threads for unary calls beyond the lanes' streams
+
+
+def default_workers(config: ServerConfig) -> int:
+    return config.expected_lanes + HEADROOM_WORKERS
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, Any]]:
+    """The fixed options plus connection ageing matched to the feed's stream age.
+
+    A lane's stream ends by itself after ``max_stream_age_s``; the connection under it
+    is then sent GOAWAY at about the same age (gRPC adds +-10 % jitter), and the grace
+    of one more stream age lets a stream that began just before finish normally. The
+    lane reconnects, and the load balancer may place it on another replica.
+    """
+    sync = config.extra.get("sync", {})
+    age_s = float(sync.get("max_stream_age_s", FeedConfig.max_stream_age_s))
+    return [
+        *GRPC_OPTIONS,
+        ("grpc.max_connection_age_ms", int(age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(age_s * 1000) + 30_000),
+    ]
 
 
 @dataclass(frozen=True)
@@ -102,6 +138,13 @@ class ServerHandle:
             self._stopped.set()
         # Tell load balancers first, then let calls in flight finish within the grace.
         self._health.enter_graceful_shutdown()
+        # Streams end first (they would otherwise hold the whole grace), then calls drain.
+        self.ctx.stopping.set()
+        for callback in self.ctx.stopping_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("stopping callback %r failed", callback)
         self.server.stop(grace).wait(grace + 5)
         for callback in reversed(self.ctx.shutdown_callbacks):
             try:
@@ -155,14 +198,31 @@ def start_server(
     tls: TlsFiles | None = None,
     clock: Clock | None = None,
     config: ServerConfig | None = None,
-    max_workers: int = 16,
+    max_workers: int | None = None,
     modules: list[str] | None = None,
 ) -> ServerHandle:
     """Open (and migrate) the database, register every servicer, start listening.
 
     One process serves one database: the models bind to a process-wide proxy.
+    ``max_workers`` defaults to :func:`default_workers` (expected lanes + 16).
     """
     config = config or ServerConfig()
+    if config.expected_lanes < 0:
+        raise ValueError("config [central].expected_lanes: must be 0 or more")
+    wanted = default_workers(config)
+    if max_workers is None:
+        max_workers = wanted
+    elif max_workers < 1:
+        raise ValueError("--workers: must be at least 1")
+    elif max_workers < wanted:
+        log.warning(
+            "%d workers for %d expected lanes: lanes beyond %d will wait for a thread "
+            "(each sync stream holds one); use at least %d",
+            max_workers,
+            config.expected_lanes,
+            max(0, max_workers - HEADROOM_WORKERS),
+            wanted,
+        )
     tokens.token_cache.ttl_s = config.token_cache_seconds
     tokens.token_cache.clear()
     registration.reset_caches()
@@ -172,7 +232,7 @@ def start_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[AuthInterceptor()],
-        options=GRPC_OPTIONS,
+        options=server_options(config),
         maximum_concurrent_rpcs=max_workers * 64,
     )
     add_servicers(server, ctx, modules)
@@ -195,7 +255,10 @@ def start_server(
             raise ValueError("--lane-listen needs --tls-cert, --tls-key and --client-ca (mutual TLS)")
         lane_port = _bind(server, lane_listen, tls.server_credentials(True))
     server.start()
-    log.info("central listening", extra={"port": port, "lane_port": lane_port, "services": ctx.service_names})
+    log.info(
+        "central listening",
+        extra={"port": port, "lane_port": lane_port, "services": ctx.service_names, "workers": max_workers},
+    )
     return ServerHandle(server, ctx, port, lane_port, health_servicer)
 
 
@@ -212,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", type=Path)
     p.add_argument("--client-ca", type=Path, help="CA that issues lane and gateway certificates")
     p.add_argument("--config", type=Path, help="TOML file; settings in its [central] table")
-    p.add_argument("--workers", type=int, default=16)
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="RPC worker threads (default: [central].expected_lanes + 16; each lane's "
+        "sync stream holds one)",
+    )
     p.add_argument("--log-level", default="info")
     p.add_argument("--plain-logs", action="store_true", help="human-readable logs instead of JSON lines")
     return p

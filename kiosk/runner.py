@@ -36,6 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import IO
 
 from drivers.base import DriverError
@@ -110,6 +111,7 @@ class LaneRunner:
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
         self._synced_at: float | None = None
+        self._card: ev.CardAuthenticated | ev.CardRejected | None = None  # in the reader now
         self.last_alive = time.monotonic()
         self.message = ""
         self.done = threading.Event()
@@ -345,14 +347,30 @@ class LaneRunner:
                 answer = self._execute(command, e.at)
                 if answer is not None:
                     pending.append(answer)
+            if isinstance(e, ev.CardAuthenticated | ev.CardRejected):
+                self._card = e
+            elif isinstance(e, ev.CardRemoved):
+                self._card = None
             if arming_before is not True and m.loops.get(Loop.ARMING) is True:
-                self._arrival()
+                self._arrival(e.at)
             metrics.EVENT_LATENCY.labels(self.lane_id).observe(time.perf_counter() - started)
         self._update_phase()
 
-    def _arrival(self) -> None:
+    def _arrival(self, at: float) -> None:
         if self.devices is not None and self.devices.plates is not None:
             self.devices.plates.trigger()
+        # A card still in the reader, read just before the arming loop saw the truck (the
+        # driver was quicker than loop detection), is this driver's: it is presented again,
+        # as a new event, so the lane counts it. One read earlier than the window (a card
+        # left behind by someone else) is not. The lane logic takes no card read before the
+        # arrival, rightly for a forgotten card; this is the kiosk's side of the same rule
+        # that keeps tags read up to pre_arm_window_s before the arrival.
+        card = self._card
+        if card is not None and at - card.at <= self.lane_config.pre_arm_window_s:
+            log.info(
+                "lane %s: the card read %.2f s before the arrival counts for it", self.lane_id, at - card.at
+            )
+            self.post(lambda now: replace(card, at=now))
 
     def _execute(self, command: Command, at: float) -> ev.Event | None:
         if isinstance(command, RecordCrossing):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,10 @@ class ServerConfig:
     max_page_size: int = 1000
     token_cache_seconds: float = 5.0
     max_ccrns_per_trip: int = 50
+    # Each subscribed lane's sync stream holds one worker thread for its whole life
+    # (up to the feed's maximum stream age), so the pool is sized for the lanes one
+    # replica is expected to carry plus headroom for ordinary calls.
+    expected_lanes: int = 48
     extra: dict[str, Any] = field(default_factory=dict)  # other areas' tables, by name
 
 
@@ -59,9 +64,17 @@ class ServerContext:
     # Called (in reverse order) when the server stops, after calls have drained:
     # areas stop their background threads here.
     shutdown_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    # Set when the server begins to stop, *before* it drains calls: long-lived streams
+    # (the lane feed) end at once instead of holding shutdown for the whole grace.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    stopping_callbacks: list[Callable[[], None]] = field(default_factory=list)
 
     def on_shutdown(self, callback: Callable[[], None]) -> None:
         self.shutdown_callbacks.append(callback)
+
+    def on_stopping(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs when shutdown begins, before calls in flight drain."""
+        self.stopping_callbacks.append(callback)
 
 
 def add_servicers(server: grpc.Server, ctx: ServerContext, modules: list[str] | None = None) -> list[str]:

@@ -119,7 +119,7 @@ class PlateReader:
     def _read_candidate(self, frame: np.ndarray, cand: Candidate, deadline: float) -> _Scored | None:
         flat = warp(frame, cand)
         seg = segment(flat, 2 if cand.two_row else 1)
-        if seg is None or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
+        if seg is None or seg.cut or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
             return None
         if not plate_like(seg, centred=cand.cue != "text"):
             return None

@@ -38,6 +38,7 @@ class Segmented:
     height_ratio: float  # character height / crop height (per row for two rows)
     contrast: float  # board minus character grey level, 0-255: ink on a plate is far darker
     framed: bool  # a border runs above and below the characters, as on a plate
+    cut: bool = False  # a character-sized blob on the characters' line at the crop's side
 
     @property
     def blobs(self) -> int:
@@ -110,8 +111,12 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     row_h = h * (0.72 if expect_rows == 1 else 0.40)
     boxes: list[Box] = []
     next_label = count  # labels for the pieces of split blobs
+    at_sides: list[tuple[int, int, int, int]] = []  # character-sized blobs at the crop's sides
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
+        side = x <= 1 or x + bw >= w - 1 or not 0.08 * w < x + bw / 2 < 0.92 * w
+        if side and y > 1 and y + bh < h - 1 and 0.45 * row_h <= bh <= 1.3 * row_h and bw <= 1.6 * bh:
+            at_sides.append((x, y, bw, bh))
         if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
             continue  # touches the edge: outside the plate
         if not 0.08 * w < x + bw / 2 < 0.92 * w:
@@ -156,8 +161,14 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     runs = cv2.morphologyEx(raw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (w // 3, 1)))
     rows_with_runs = np.asarray(runs.any(axis=1))
     framed = bool(rows_with_runs[:y0].any() and rows_with_runs[y1:].any())
+    # A blob at the crop's side the size of the characters and on their line: the outline
+    # cut the plate short, and what is left would read as a shorter, wrong mark.
+    cut = any(0.8 * median_h <= bh <= 1.25 * median_h
+              and any(abs(by + bh / 2 - (min(b[1] for b in row) + max(b[1] + b[3] for b in row)) / 2)
+                      <= 0.3 * median_h for row in rows)
+              for _, by, _, bh in at_sides)
     return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast,
-                     framed)
+                     framed, cut)
 
 
 def _glyph_groups(
