@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -149,13 +148,12 @@ class Summary:
         return not self.unexpected
 
 
-def central_event_count(database: Path) -> int | None:
-    """Crossing events central stored. Stop-gap until central offers an officer query for
-    them: read its SQLite file read-only (the schema is central's, so this may break)."""
+def central_event_count(officer: seeding.Api) -> int | None:
+    """Crossing events central stored, by its officer query (rocars.v1.Crossings);
+    None while central cannot answer (down, restarting)."""
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5.0) as db:
-            return int(db.execute("SELECT COUNT(*) FROM crossing_event").fetchone()[0])
-    except sqlite3.Error:
+        return seeding.crossing_event_count(officer)
+    except grpc.RpcError:
         return None
 
 
@@ -239,7 +237,7 @@ def summarise(stack: Stack, plan: Plan, seeded: seeding.Seeded | None) -> Summar
     trucks = plan.all()
     lanes = {lane: len(decisions(lp.journal)) for lane, lp in stack.lane_procs.items()}
     sent = sum(lanes.values())
-    received = central_event_count(stack.database_path)
+    received = central_event_count(seeded.officer) if seeded is not None else None
     statuses: Counter[str] = Counter()
     if seeded is not None:
         names = {

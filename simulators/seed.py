@@ -36,6 +36,8 @@ from proto.rocars.v1 import (
     officer_pb2_grpc,
     registration_pb2,
     registration_pb2_grpc,
+    sync_pb2,
+    sync_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,7 @@ class Api:
         self.cargo = cargo_pb2_grpc.CargoStub(authed)
         self.bundling = bundling_pb2_grpc.BundlingStub(authed)
         self.risk = officer_pb2_grpc.RiskStub(authed)
+        self.crossings = sync_pb2_grpc.CrossingsStub(authed)
 
 
 @dataclass
@@ -342,6 +345,17 @@ def trip_statuses(officer: Api, control_point: str) -> dict[str, int]:
         token = reply.next_page_token
         if not token:
             return out
+
+
+def crossing_event_count(officer: Api, control_point: str = "") -> int:
+    """Crossing events central stored (all, or one control point's), by the officer query."""
+    reply = officer.crossings.CountCrossingEvents(
+        sync_pb2.CountCrossingEventsRequest(
+            filter=sync_pb2.CrossingFilter(control_points=[control_point] if control_point else [])
+        ),
+        timeout=RPC_TIMEOUT_S,
+    )
+    return int(reply.total)
 
 
 def trip_verdict(officer: Api, reference: str) -> int:

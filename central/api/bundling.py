@@ -104,6 +104,7 @@ class BundlingServicer(bundling_pb2_grpc.BundlingServicer):
             request.empty_truck,
             self.ctx.clock.now(),
             self.rules,
+            control_point=request.control_point,
         )
         return trip_pb(trip)
 

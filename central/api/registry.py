@@ -26,11 +26,12 @@ SERVICER_MODULES: list[str] = [
     # other areas (one line each):
     "central.risk.api",
     "central.sync.api",
+    "central.sync.crossings",
 ]
 
 # Modules that may be absent while their area is still being built; a missing core
 # module is a start-up error.
-OPTIONAL_MODULES = frozenset({"central.risk.api", "central.sync.api"})
+OPTIONAL_MODULES = frozenset({"central.risk.api", "central.sync.api", "central.sync.crossings"})
 
 
 @dataclass

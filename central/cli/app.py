@@ -24,6 +24,7 @@ AREAS: tuple[str, ...] = (
     "declaration",
     "elock",
     "pki",
+    "crossings",
 )
 
 

@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--key", default="", help="idempotency key (default: random)")
     p.add_argument("--code", help="current security code (default: computed from $ROCARS_TOTP_SECRET)")
 
-    p = cmd("rebundle", "replace the CCRNs, vehicle or arrival time of a trip", rebundle)
+    p = cmd("rebundle", "replace the CCRNs, vehicle, arrival time or control point of a trip", rebundle)
     p.add_argument("trip")
+    p.add_argument("--control-point", default="", help="move the trip to this control point")
     p.add_argument("--ccrn", action="append", default=[], help="the full new list, repeatable")
     p.add_argument("--empty", action="store_true")
     p.add_argument("--vehicle", default="")
@@ -133,6 +134,7 @@ def rebundle(args: argparse.Namespace, s: Stubs) -> int:
         vehicle_registration_mark=args.vehicle,
         ccrns=args.ccrn,
         empty_truck=args.empty,
+        control_point=args.control_point,
     )
     if args.arrival:
         request.expected_arrival.CopyFrom(ts_of(parse_time(args.arrival, "--arrival")))

@@ -31,6 +31,7 @@ from central.services.cargo import parse_ccrn
 from central.services.errors import Violations
 from central.services.principal import DRIVER, Principal
 from central.store import models
+from central.store.changes import record_change
 from central.store.db import from_db, is_postgres, retrying, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
@@ -408,45 +409,59 @@ def rebundle(
     empty_truck: bool,
     now: datetime,
     rules: BundlingRules,
+    control_point: str = "",
 ) -> models.Trip:
+    """Change a bundled trip. ``control_point`` (empty keeps) moves it to another
+    control point: the lanes there learn of it, and the old control point gets a change
+    of its own so its lanes drop the trip (the feed only tells a lane about changes
+    recorded for its control point)."""
     driver = _require_driver(principal)
     with write_transaction():
         trip = own_trip(principal, reference, for_update=True)
         _require_open(trip)
-        cp = models.ControlPoint.get_by_id(trip.control_point_id)
+        old_cp = models.ControlPoint.get_by_id(trip.control_point_id)
         current_mark = models.Vehicle.get_by_id(trip.vehicle_id).registration_mark
         req = TripRequest(
             vehicle_mark or current_mark,
-            cp.code,
+            control_point.strip().upper() or old_cp.code,
             trip.direction,
             expected_arrival or from_db(trip.expected_arrival),
             ccrns,
             empty_truck,
         )
         v = Violations()
-        vehicle, _cp, clean = _check_request(v, req, now, rules)
+        vehicle, new_cp, clean = _check_request(v, req, now, rules)
         if expected_arrival is None:
             # Keeping the old arrival time is allowed even inside the cut-off.
             v.items = [x for x in v.items if x.field != "expected_arrival"]
-        if vehicle is None:
+        if vehicle is None or new_cp is None:
             v.raise_if_any()
-        rows = _check_consignments(v, clean, cp, trip.direction, trip.id)
+        assert new_cp is not None
+        rows = _check_consignments(v, clean, new_cp, trip.direction, trip.id)
         v.raise_if_any()
         verify_code(driver, security_code, now)
         assert vehicle is not None and req.expected_arrival is not None
-        if expected_arrival is not None and expected_arrival != from_db(trip.expected_arrival):
+        moved = new_cp.id != old_cp.id
+        if moved or (expected_arrival is not None and expected_arrival != from_db(trip.expected_arrival)):
             release_slot(trip)
-            slot = book_slot(cp, trip.direction, expected_arrival)
-            trip.expected_arrival = to_db(expected_arrival)
+            slot = book_slot(new_cp, trip.direction, req.expected_arrival)
+            trip.control_point = new_cp
+            trip.expected_arrival = to_db(req.expected_arrival)
             trip.slot_start = to_db(slot)
-            trip.slot_end = to_db(slot + timedelta(minutes=cp.slot_minutes))
+            trip.slot_end = to_db(slot + timedelta(minutes=new_cp.slot_minutes))
         trip.vehicle = vehicle
         trip.empty = empty_truck
         trip.updated_at = to_db(now)
         trip.save()
         _detach(trip.id, {r.id for r in rows}, now)
         _attach(trip, rows, now)
-        hooks.trip_changed("trip_changed", trip, cp.code, now)
+        hooks.trip_changed("trip_changed", trip, new_cp.code, now)
+        if moved:
+            # Without this row the old control point's lanes would keep the trip in their
+            # caches (and clear the truck there) until their next snapshot.
+            record_change(
+                "trip_changed", old_cp.code, trip.direction, trip.reference, {"moved_to": new_cp.code}, now=now
+            )
     return trip
 
 

@@ -96,6 +96,9 @@ def add_to_server(server: grpc.Server, ctx: ServerContext) -> None:
     retention_s = float(settings.pop("retention_days", 7)) * 86400
     watcher = ChangeWatcher(ctx.database, poll_s=poll_s, retention_s=retention_s, now=ctx.clock.now)
     watcher.start()
-    feed = LaneFeed(ctx.database, ctx.clock, watcher, FeedConfig.from_mapping(settings))
+    feed = LaneFeed(ctx.database, ctx.clock, watcher, FeedConfig.from_mapping(settings), ctx.stopping)
+    # Stopping the watcher wakes every stream waiting on it; they see ``stopping`` and end.
+    ctx.on_stopping(watcher.stop)
+    ctx.on_shutdown(watcher.stop)  # safe twice
     sync_pb2_grpc.add_LaneSyncServicer_to_server(LaneSyncServicer(ctx, feed), server)
     ctx.service_names.append(sync_pb2.DESCRIPTOR.services_by_name["LaneSync"].full_name)

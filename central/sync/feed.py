@@ -3,8 +3,9 @@
 A stream: a snapshot when the lane's cursor is absent, from another log epoch, below
 the pruned watermark or ahead of the log; then ordered change batches as the log grows,
 horizon sweeps as trips come within the horizon, and heartbeats when idle. It ends
-after ``max_stream_age_s`` so streams rebalance across replicas; the lane resumes from
-its cursor.
+after ``max_stream_age_s`` so streams rebalance across replicas, and at once when the
+server begins to stop (``stopping``; a snapshot cut short is simply sent again); the
+lane resumes from its cursor.
 
 Never skipping a change rests on two facts (see :mod:`central.store.changes`): ids are
 allocated in commit order, and the watcher's head is read *before* the change query, so
@@ -17,6 +18,7 @@ from __future__ import annotations
 import calendar
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -78,12 +80,24 @@ class LaneIdentity:
     direction: int
 
 
+class _Stopping(Exception):
+    """The server is stopping: end the stream now (internal to the generator)."""
+
+
 class LaneFeed:
-    def __init__(self, db: peewee.Database, clock: Clock, watcher: ChangeWatcher, config: FeedConfig) -> None:
+    def __init__(
+        self,
+        db: peewee.Database,
+        clock: Clock,
+        watcher: ChangeWatcher,
+        config: FeedConfig,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.watcher = watcher
         self.config = config
+        self.stopping = stopping or threading.Event()
 
     def _scope(self, lane: LaneIdentity, horizon: int) -> records.Scope:
         now = self.clock.now()
@@ -124,6 +138,8 @@ class LaneFeed:
     ) -> Iterator[sync_pb2.SyncMessage]:
         try:
             yield from self._stream(lane, cursor_text, is_active)
+        except _Stopping:
+            log.info("lane %s: stream ended, server stopping", lane.lane_id)
         finally:
             self._release_connection()
 
@@ -142,7 +158,11 @@ class LaneFeed:
         if cur is None:
             cur = yield from self._snapshot(lane)
         last_sent = time.monotonic()
-        while is_active() and time.monotonic() - started < self.config.max_stream_age_s:
+        while (
+            is_active()
+            and not self.stopping.is_set()
+            and time.monotonic() - started < self.config.max_stream_age_s
+        ):
             head = self.watcher.head
             if head > cur.seq:
                 rows = changes.changes_after(
@@ -188,6 +208,8 @@ class LaneFeed:
                 self.db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             seq = changes.head()
             for batch in records.snapshot_batches(self._scope(lane, horizon)):
+                if self.stopping.is_set():
+                    raise _Stopping
                 yield self._message(sync_pb2.SNAPSHOT_CHUNK, None, snapshot_id=snapshot_id, batch=batch)
             extra = self._changes_batch(
                 lane, changes.latest_compacted(lane.control_point, lane.direction, seq), horizon, trips=False

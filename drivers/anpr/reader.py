@@ -200,7 +200,7 @@ class PlateReader:
             return None
         ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
         mark, scores = ranked[0]
-        disagrees, alone = self._glyph_check(views[0], mark, split, suspects, deadline)
+        disagrees, alone = self._glyph_check(views[:2], mark, split, suspects, deadline)
         if disagrees:
             return None
         if alone is not None:
@@ -217,7 +217,8 @@ class PlateReader:
         return _Scored(mark, conf, kind, cand)
 
     def _glyph_check(
-        self, glyphs: list[np.ndarray], mark: str, split: int | None, suspects: list[int], deadline: float
+        self, views: list[list[np.ndarray]], mark: str, split: int | None, suspects: list[int],
+        deadline: float,
     ) -> tuple[bool, float | None]:
         """Read each character alone, out of context: (a confident contradiction, the
         score of an agreeing spelling or None).
@@ -226,19 +227,25 @@ class PlateReader:
         sense is consistent across views: "HFP" comes out "HEP" in all of them. A lone
         character has no context to mislead it. ``suspects``: places where the free reading
         saw a letter that looks like a digit (Y for 9); there any letter read alone vetoes.
+        A contradiction is confirmed on the glyph's second view (grey levels) before it
+        vetoes: a lone glyph now and then reads as nonsense (a bold V as N) in one view only.
         The lone readings agree when every character came out as the mark has it, but for
         at most one (never of a one-to-three character mark) that came out as nothing.
         """
         confs: list[float] = []
         missing = 0
-        for i, (glyph, char) in enumerate(zip(glyphs, mark, strict=True)):
+        for i, char in enumerate(mark):
             if split is None or i in suspects:
                 charset = grammar.PLATE_CHARSET
             else:
                 charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
-            alone = self.engine.read_line(compose([glyph]), _left_ms(deadline), charset, word=True)
+            alone = self.engine.read_line(compose([views[0][i]]), _left_ms(deadline), charset, word=True)
             if len(alone.text) == 1 and alone.text != char and alone.min_confidence >= _GLYPH_VETO:
-                return True, None
+                again = self.engine.read_line(compose([views[-1][i]]), _left_ms(deadline), charset, word=True)
+                if again.text != char:
+                    return True, None
+                missing += 2  # the views disagree: no agreement either
+                continue
             if alone.text == char:
                 confs.append(alone.min_confidence)
             elif not alone.text:

@@ -20,6 +20,7 @@ LINE_CHAR_HEIGHT = 40  # px: the height Tesseract's LSTM reads best at
 _PAD = 12
 GAP_DIV = 4
 
+_THINNEST_FIRST = 0.29  # width / height; measured on the tuning set: characters 0.31 and up
 Box = tuple[int, int, int, int, int]  # x, y, width, height, label
 
 
@@ -115,7 +116,9 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
         side = x <= 1 or x + bw >= w - 1 or not 0.08 * w < x + bw / 2 < 0.92 * w
-        if side and y > 1 and y + bh < h - 1 and 0.45 * row_h <= bh <= 1.3 * row_h and bw <= 1.6 * bh:
+        # (Filled like a character, not a thin or slanted border side.)
+        if side and y > 1 and y + bh < h - 1 and 0.45 * row_h <= bh <= 1.3 * row_h \
+                and 0.3 * bh <= bw <= 1.6 * bh and 0.25 <= area / (bw * bh) <= 0.85:
             at_sides.append((x, y, bw, bh))
         if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
             continue  # touches the edge: outside the plate
@@ -145,6 +148,11 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     rows = [r for r in checked if r]
     if not rows or len(rows) > 2:
         return None
+    # A broken border side left of the first character: thinner than any character that can
+    # begin a mark (a standard mark begins with a letter; the narrowest, a J, is wider).
+    first = min(rows[0], key=lambda b: b[0])
+    if len(rows[0]) >= 3 and first[2] < _THINNEST_FIRST * first[3]:
+        rows[0] = [b for b in rows[0] if b is not first]
     boxes = [b for row in rows for b in row]
     groups = _glyph_groups(labels, rows, None)
     grey_groups = _glyph_groups(labels, rows, flat)
@@ -163,12 +171,22 @@ def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
     framed = bool(rows_with_runs[:y0].any() and rows_with_runs[y1:].any())
     # A blob at the crop's side the size of the characters and on their line: the outline
     # cut the plate short, and what is left would read as a shorter, wrong mark.
-    cut = any(0.8 * median_h <= bh <= 1.25 * median_h
-              and any(abs(by + bh / 2 - (min(b[1] for b in row) + max(b[1] + b[3] for b in row)) / 2)
-                      <= 0.3 * median_h for row in rows)
-              for _, by, _, bh in at_sides)
+    # A bent border corner sits further out: a cut character is a character's gap away.
+    cut = any(_continues(side, row, median_h) for side in at_sides for row in rows)
     return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast,
                      framed, cut)
+
+
+def _continues(side: tuple[int, int, int, int], row: list[Box], median_h: float) -> bool:
+    """Whether a blob at the crop's side continues ``row``: as tall, on its line, and no
+    further from its end than characters are from each other."""
+    x, y, bw, bh = side
+    top, bottom = min(b[1] for b in row), max(b[1] + b[3] for b in row)
+    if not 0.8 * median_h <= bh <= 1.25 * median_h or abs(y + bh / 2 - (top + bottom) / 2) > 0.3 * median_h:
+        return False
+    left, right = min(b[0] for b in row), max(b[0] + b[2] for b in row)
+    gap = left - (x + bw) if x + bw / 2 < left else x - right
+    return -2 <= gap <= 0.5 * median_h
 
 
 def _glyph_groups(

@@ -94,14 +94,25 @@ class CentralProcess:
     """``rocars-central`` with a lane listener (mutual TLS) on a fixed port, so a restart
     comes back where the lanes look for it."""
 
-    def __init__(self, database_url: str, certs: Pki, workdir: Path, sync_settings: str = "") -> None:
+    def __init__(
+        self,
+        database_url: str,
+        certs: Pki,
+        workdir: Path,
+        sync_settings: str = "",
+        workers: int | None = 64,
+        central_settings: str = "",
+    ) -> None:
         self.database_url = database_url
+        self.workers = workers
         self.certs = certs
         self.lane_port = free_port()
         self.workdir = workdir
         self.config = workdir / f"central-{self.lane_port}.toml"
         self.config.write_text(
-            "[sync]\nheartbeat_s = 0.5\nwatch_poll_s = 0.02\nsweep_every_s = 1\n" + sync_settings
+            ("[central]\n" + central_settings if central_settings else "")
+            + "[sync]\nheartbeat_s = 0.5\nwatch_poll_s = 0.02\nsweep_every_s = 1\n"
+            + sync_settings
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"central-{self.lane_port}.log"
@@ -127,8 +138,7 @@ class CentralProcess:
             str(self.certs.dir / "ca.pem"),
             "--config",
             str(self.config),
-            "--workers",
-            "64",
+            *(["--workers", str(self.workers)] if self.workers is not None else []),
             "--log-level",
             "warning",
         ]

@@ -27,7 +27,7 @@ from proto.rocars.v1 import auth_pb2 as proto_dot_rocars_dot_v1_dot_auth__pb2
 from proto.rocars.v1 import common_pb2 as proto_dot_rocars_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/rocars/v1/bundling.proto\x12\trocars.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aproto/rocars/v1/auth.proto\x1a\x1cproto/rocars/v1/common.proto\"\x80\x02\n\x11\x42undleTripRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x03 \x01(\t\x12\x15\n\rcontrol_point\x18\x04 \x01(\t\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.rocars.v1.Direction\x12\x34\n\x10\x65xpected_arrival\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x63rns\x18\x07 \x03(\t\x12\x13\n\x0b\x65mpty_truck\x18\x08 \x01(\x08\"\xc1\x01\n\x13RebundleTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x03 \x01(\t\x12\x34\n\x10\x65xpected_arrival\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x63rns\x18\x05 \x03(\t\x12\x13\n\x0b\x65mpty_truck\x18\x06 \x01(\x08\"D\n\x13UnbundleTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\"(\n\x0eGetTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\"\xf7\x03\n\x04Trip\x12\x11\n\treference\x18\x01 \x01(\t\x12\x11\n\tdriver_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x64river_name\x18\x03 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x04 \x01(\t\x12\x15\n\rcontrol_point\x18\x05 \x01(\t\x12\'\n\tdirection\x18\x06 \x01(\x0e\x32\x14.rocars.v1.Direction\x12\x34\n\x10\x65xpected_arrival\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nslot_start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08slot_end\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65mpty_truck\x18\n \x01(\x08\x12%\n\x06status\x18\x0b \x01(\x0e\x32\x15.rocars.v1.TripStatus\x12\r\n\x05\x63\x63rns\x18\x0c \x03(\t\x12\x12\n\nslot_moved\x18\r \x01(\x08\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x10ListTripsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.rocars.v1.PageRequest\x12\'\n\x08statuses\x18\x02 \x03(\x0e\x32\x15.rocars.v1.TripStatus\x12\x15\n\rcontrol_point\x18\x03 \x01(\t\"I\n\x0eListTripsReply\x12\x1e\n\x05trips\x18\x01 \x03(\x0b\x32\x0f.rocars.v1.Trip\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x95\x01\n\x1aGetSlotAvailabilityRequest\x12\x15\n\rcontrol_point\x18\x01 \x01(\t\x12\'\n\tdirection\x18\x02 \x01(\x0e\x32\x14.rocars.v1.Direction\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05slots\x18\x04 \x01(\x05\"\x92\x01\n\x10SlotAvailability\x12.\n\nslot_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08slot_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x05\"F\n\x18GetSlotAvailabilityReply\x12*\n\x05slots\x18\x01 \x03(\x0b\x32\x1b.rocars.v1.SlotAvailability2\xd5\x03\n\x08\x42undling\x12\x42\n\nBundleTrip\x12\x1c.rocars.v1.BundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12\x46\n\x0cRebundleTrip\x12\x1e.rocars.v1.RebundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12\x46\n\x0cUnbundleTrip\x12\x1e.rocars.v1.UnbundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12=\n\x07GetTrip\x12\x19.rocars.v1.GetTripRequest\x1a\x0f.rocars.v1.Trip\"\x06\xca\xf3\x18\x02\x03\x01\x12K\n\tListTrips\x12\x1b.rocars.v1.ListTripsRequest\x1a\x19.rocars.v1.ListTripsReply\"\x06\xca\xf3\x18\x02\x03\x01\x12i\n\x13GetSlotAvailability\x12%.rocars.v1.GetSlotAvailabilityRequest\x1a#.rocars.v1.GetSlotAvailabilityReply\"\x06\xca\xf3\x18\x02\x03\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eproto/rocars/v1/bundling.proto\x12\trocars.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1aproto/rocars/v1/auth.proto\x1a\x1cproto/rocars/v1/common.proto\"\x80\x02\n\x11\x42undleTripRequest\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x03 \x01(\t\x12\x15\n\rcontrol_point\x18\x04 \x01(\t\x12\'\n\tdirection\x18\x05 \x01(\x0e\x32\x14.rocars.v1.Direction\x12\x34\n\x10\x65xpected_arrival\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x63rns\x18\x07 \x03(\t\x12\x13\n\x0b\x65mpty_truck\x18\x08 \x01(\x08\"\xd8\x01\n\x13RebundleTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x03 \x01(\t\x12\x34\n\x10\x65xpected_arrival\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x63rns\x18\x05 \x03(\t\x12\x13\n\x0b\x65mpty_truck\x18\x06 \x01(\x08\x12\x15\n\rcontrol_point\x18\x07 \x01(\t\"D\n\x13UnbundleTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\x12\x15\n\rsecurity_code\x18\x02 \x01(\t\"(\n\x0eGetTripRequest\x12\x16\n\x0etrip_reference\x18\x01 \x01(\t\"\xf7\x03\n\x04Trip\x12\x11\n\treference\x18\x01 \x01(\t\x12\x11\n\tdriver_id\x18\x02 \x01(\x03\x12\x13\n\x0b\x64river_name\x18\x03 \x01(\t\x12!\n\x19vehicle_registration_mark\x18\x04 \x01(\t\x12\x15\n\rcontrol_point\x18\x05 \x01(\t\x12\'\n\tdirection\x18\x06 \x01(\x0e\x32\x14.rocars.v1.Direction\x12\x34\n\x10\x65xpected_arrival\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nslot_start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08slot_end\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65mpty_truck\x18\n \x01(\x08\x12%\n\x06status\x18\x0b \x01(\x0e\x32\x15.rocars.v1.TripStatus\x12\r\n\x05\x63\x63rns\x18\x0c \x03(\t\x12\x12\n\nslot_moved\x18\r \x01(\x08\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x10ListTripsRequest\x12$\n\x04page\x18\x01 \x01(\x0b\x32\x16.rocars.v1.PageRequest\x12\'\n\x08statuses\x18\x02 \x03(\x0e\x32\x15.rocars.v1.TripStatus\x12\x15\n\rcontrol_point\x18\x03 \x01(\t\"I\n\x0eListTripsReply\x12\x1e\n\x05trips\x18\x01 \x03(\x0b\x32\x0f.rocars.v1.Trip\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x95\x01\n\x1aGetSlotAvailabilityRequest\x12\x15\n\rcontrol_point\x18\x01 \x01(\t\x12\'\n\tdirection\x18\x02 \x01(\x0e\x32\x14.rocars.v1.Direction\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05slots\x18\x04 \x01(\x05\"\x92\x01\n\x10SlotAvailability\x12.\n\nslot_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08slot_end\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0e\n\x06\x62ooked\x18\x04 \x01(\x05\"F\n\x18GetSlotAvailabilityReply\x12*\n\x05slots\x18\x01 \x03(\x0b\x32\x1b.rocars.v1.SlotAvailability2\xd5\x03\n\x08\x42undling\x12\x42\n\nBundleTrip\x12\x1c.rocars.v1.BundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12\x46\n\x0cRebundleTrip\x12\x1e.rocars.v1.RebundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12\x46\n\x0cUnbundleTrip\x12\x1e.rocars.v1.UnbundleTripRequest\x1a\x0f.rocars.v1.Trip\"\x05\xca\xf3\x18\x01\x03\x12=\n\x07GetTrip\x12\x19.rocars.v1.GetTripRequest\x1a\x0f.rocars.v1.Trip\"\x06\xca\xf3\x18\x02\x03\x01\x12K\n\tListTrips\x12\x1b.rocars.v1.ListTripsRequest\x1a\x19.rocars.v1.ListTripsReply\"\x06\xca\xf3\x18\x02\x03\x01\x12i\n\x13GetSlotAvailability\x12%.rocars.v1.GetSlotAvailabilityRequest\x1a#.rocars.v1.GetSlotAvailabilityReply\"\x06\xca\xf3\x18\x02\x03\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,23 +49,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUNDLETRIPREQUEST']._serialized_start=137
   _globals['_BUNDLETRIPREQUEST']._serialized_end=393
   _globals['_REBUNDLETRIPREQUEST']._serialized_start=396
-  _globals['_REBUNDLETRIPREQUEST']._serialized_end=589
-  _globals['_UNBUNDLETRIPREQUEST']._serialized_start=591
-  _globals['_UNBUNDLETRIPREQUEST']._serialized_end=659
-  _globals['_GETTRIPREQUEST']._serialized_start=661
-  _globals['_GETTRIPREQUEST']._serialized_end=701
-  _globals['_TRIP']._serialized_start=704
-  _globals['_TRIP']._serialized_end=1207
-  _globals['_LISTTRIPSREQUEST']._serialized_start=1209
-  _globals['_LISTTRIPSREQUEST']._serialized_end=1329
-  _globals['_LISTTRIPSREPLY']._serialized_start=1331
-  _globals['_LISTTRIPSREPLY']._serialized_end=1404
-  _globals['_GETSLOTAVAILABILITYREQUEST']._serialized_start=1407
-  _globals['_GETSLOTAVAILABILITYREQUEST']._serialized_end=1556
-  _globals['_SLOTAVAILABILITY']._serialized_start=1559
-  _globals['_SLOTAVAILABILITY']._serialized_end=1705
-  _globals['_GETSLOTAVAILABILITYREPLY']._serialized_start=1707
-  _globals['_GETSLOTAVAILABILITYREPLY']._serialized_end=1777
-  _globals['_BUNDLING']._serialized_start=1780
-  _globals['_BUNDLING']._serialized_end=2249
+  _globals['_REBUNDLETRIPREQUEST']._serialized_end=612
+  _globals['_UNBUNDLETRIPREQUEST']._serialized_start=614
+  _globals['_UNBUNDLETRIPREQUEST']._serialized_end=682
+  _globals['_GETTRIPREQUEST']._serialized_start=684
+  _globals['_GETTRIPREQUEST']._serialized_end=724
+  _globals['_TRIP']._serialized_start=727
+  _globals['_TRIP']._serialized_end=1230
+  _globals['_LISTTRIPSREQUEST']._serialized_start=1232
+  _globals['_LISTTRIPSREQUEST']._serialized_end=1352
+  _globals['_LISTTRIPSREPLY']._serialized_start=1354
+  _globals['_LISTTRIPSREPLY']._serialized_end=1427
+  _globals['_GETSLOTAVAILABILITYREQUEST']._serialized_start=1430
+  _globals['_GETSLOTAVAILABILITYREQUEST']._serialized_end=1579
+  _globals['_SLOTAVAILABILITY']._serialized_start=1582
+  _globals['_SLOTAVAILABILITY']._serialized_end=1728
+  _globals['_GETSLOTAVAILABILITYREPLY']._serialized_start=1730
+  _globals['_GETSLOTAVAILABILITYREPLY']._serialized_end=1800
+  _globals['_BUNDLING']._serialized_start=1803
+  _globals['_BUNDLING']._serialized_end=2272
 # @@protoc_insertion_point(module_scope)

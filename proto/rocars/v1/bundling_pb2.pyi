@@ -32,20 +32,22 @@ class BundleTripRequest(_message.Message):
     def __init__(self, idempotency_key: _Optional[str] = ..., security_code: _Optional[str] = ..., vehicle_registration_mark: _Optional[str] = ..., control_point: _Optional[str] = ..., direction: _Optional[_Union[_common_pb2.Direction, str]] = ..., expected_arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ccrns: _Optional[_Iterable[str]] = ..., empty_truck: _Optional[bool] = ...) -> None: ...
 
 class RebundleTripRequest(_message.Message):
-    __slots__ = ("trip_reference", "security_code", "vehicle_registration_mark", "expected_arrival", "ccrns", "empty_truck")
+    __slots__ = ("trip_reference", "security_code", "vehicle_registration_mark", "expected_arrival", "ccrns", "empty_truck", "control_point")
     TRIP_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     SECURITY_CODE_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_REGISTRATION_MARK_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_ARRIVAL_FIELD_NUMBER: _ClassVar[int]
     CCRNS_FIELD_NUMBER: _ClassVar[int]
     EMPTY_TRUCK_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_POINT_FIELD_NUMBER: _ClassVar[int]
     trip_reference: str
     security_code: str
     vehicle_registration_mark: str
     expected_arrival: _timestamp_pb2.Timestamp
     ccrns: _containers.RepeatedScalarFieldContainer[str]
     empty_truck: bool
-    def __init__(self, trip_reference: _Optional[str] = ..., security_code: _Optional[str] = ..., vehicle_registration_mark: _Optional[str] = ..., expected_arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ccrns: _Optional[_Iterable[str]] = ..., empty_truck: _Optional[bool] = ...) -> None: ...
+    control_point: str
+    def __init__(self, trip_reference: _Optional[str] = ..., security_code: _Optional[str] = ..., vehicle_registration_mark: _Optional[str] = ..., expected_arrival: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ccrns: _Optional[_Iterable[str]] = ..., empty_truck: _Optional[bool] = ..., control_point: _Optional[str] = ...) -> None: ...
 
 class UnbundleTripRequest(_message.Message):
     __slots__ = ("trip_reference", "security_code")

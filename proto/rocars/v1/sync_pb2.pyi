@@ -29,6 +29,13 @@ class CrossingOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CROSSING_REFERRED_TO_OFFICER: _ClassVar[CrossingOutcome]
     CROSSING_OFFICER_OVERRIDE: _ClassVar[CrossingOutcome]
     CROSSING_INSPECTION_RESULT: _ClassVar[CrossingOutcome]
+
+class CrossingGrouping(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CROSSING_GROUPING_UNSPECIFIED: _ClassVar[CrossingGrouping]
+    GROUP_BY_LANE: _ClassVar[CrossingGrouping]
+    GROUP_BY_CONTROL_POINT: _ClassVar[CrossingGrouping]
+    GROUP_BY_OUTCOME: _ClassVar[CrossingGrouping]
 SYNC_MESSAGE_KIND_UNSPECIFIED: SyncMessageKind
 SNAPSHOT_BEGIN: SyncMessageKind
 SNAPSHOT_CHUNK: SyncMessageKind
@@ -41,6 +48,10 @@ CROSSING_SENT_TO_INSPECTION: CrossingOutcome
 CROSSING_REFERRED_TO_OFFICER: CrossingOutcome
 CROSSING_OFFICER_OVERRIDE: CrossingOutcome
 CROSSING_INSPECTION_RESULT: CrossingOutcome
+CROSSING_GROUPING_UNSPECIFIED: CrossingGrouping
+GROUP_BY_LANE: CrossingGrouping
+GROUP_BY_CONTROL_POINT: CrossingGrouping
+GROUP_BY_OUTCOME: CrossingGrouping
 
 class SubscribeRequest(_message.Message):
     __slots__ = ("lane_id", "control_point", "direction", "cursor")
@@ -240,3 +251,81 @@ class PostCrossingEventsReply(_message.Message):
     ACKS_FIELD_NUMBER: _ClassVar[int]
     acks: _containers.RepeatedCompositeFieldContainer[CrossingAck]
     def __init__(self, acks: _Optional[_Iterable[_Union[CrossingAck, _Mapping]]] = ...) -> None: ...
+
+class CrossingFilter(_message.Message):
+    __slots__ = ("lane_ids", "control_points", "outcomes", "occurred_from", "occurred_before", "trip_reference", "direction")
+    LANE_IDS_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_FROM_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    TRIP_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    lane_ids: _containers.RepeatedScalarFieldContainer[str]
+    control_points: _containers.RepeatedScalarFieldContainer[str]
+    outcomes: _containers.RepeatedScalarFieldContainer[CrossingOutcome]
+    occurred_from: _timestamp_pb2.Timestamp
+    occurred_before: _timestamp_pb2.Timestamp
+    trip_reference: str
+    direction: _common_pb2.Direction
+    def __init__(self, lane_ids: _Optional[_Iterable[str]] = ..., control_points: _Optional[_Iterable[str]] = ..., outcomes: _Optional[_Iterable[_Union[CrossingOutcome, str]]] = ..., occurred_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., occurred_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trip_reference: _Optional[str] = ..., direction: _Optional[_Union[_common_pb2.Direction, str]] = ...) -> None: ...
+
+class ListCrossingEventsRequest(_message.Message):
+    __slots__ = ("page", "filter")
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    page: _common_pb2.PageRequest
+    filter: CrossingFilter
+    def __init__(self, page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ..., filter: _Optional[_Union[CrossingFilter, _Mapping]] = ...) -> None: ...
+
+class StoredCrossingEvent(_message.Message):
+    __slots__ = ("event", "control_point", "direction", "received_at", "applied", "note")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_POINT_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    event: CrossingEvent
+    control_point: str
+    direction: _common_pb2.Direction
+    received_at: _timestamp_pb2.Timestamp
+    applied: bool
+    note: str
+    def __init__(self, event: _Optional[_Union[CrossingEvent, _Mapping]] = ..., control_point: _Optional[str] = ..., direction: _Optional[_Union[_common_pb2.Direction, str]] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ListCrossingEventsReply(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[StoredCrossingEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[StoredCrossingEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CountCrossingEventsRequest(_message.Message):
+    __slots__ = ("filter", "group_by")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    filter: CrossingFilter
+    group_by: _containers.RepeatedScalarFieldContainer[CrossingGrouping]
+    def __init__(self, filter: _Optional[_Union[CrossingFilter, _Mapping]] = ..., group_by: _Optional[_Iterable[_Union[CrossingGrouping, str]]] = ...) -> None: ...
+
+class CrossingCount(_message.Message):
+    __slots__ = ("lane_id", "control_point", "outcome", "count")
+    LANE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_POINT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    lane_id: str
+    control_point: str
+    outcome: CrossingOutcome
+    count: int
+    def __init__(self, lane_id: _Optional[str] = ..., control_point: _Optional[str] = ..., outcome: _Optional[_Union[CrossingOutcome, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CountCrossingEventsReply(_message.Message):
+    __slots__ = ("total", "groups")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    groups: _containers.RepeatedCompositeFieldContainer[CrossingCount]
+    def __init__(self, total: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[CrossingCount, _Mapping]]] = ...) -> None: ...

@@ -143,3 +143,126 @@ class LaneSync:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CrossingsStub:
+    """Officers' view of the crossing events central stored: lists and counts by lane,
+    control point, outcome and time window. Read-only; lanes post through LaneSync.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListCrossingEvents = channel.unary_unary(
+                '/rocars.v1.Crossings/ListCrossingEvents',
+                request_serializer=proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsRequest.SerializeToString,
+                response_deserializer=proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsReply.FromString,
+                _registered_method=True)
+        self.CountCrossingEvents = channel.unary_unary(
+                '/rocars.v1.Crossings/CountCrossingEvents',
+                request_serializer=proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsRequest.SerializeToString,
+                response_deserializer=proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsReply.FromString,
+                _registered_method=True)
+
+
+class CrossingsServicer:
+    """Officers' view of the crossing events central stored: lists and counts by lane,
+    control point, outcome and time window. Read-only; lanes post through LaneSync.
+    """
+
+    def ListCrossingEvents(self, request, context):
+        """Events matching the filter, oldest stored first, in pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountCrossingEvents(self, request, context):
+        """How many events match, in total and grouped as asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CrossingsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListCrossingEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCrossingEvents,
+                    request_deserializer=proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsRequest.FromString,
+                    response_serializer=proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsReply.SerializeToString,
+            ),
+            'CountCrossingEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountCrossingEvents,
+                    request_deserializer=proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsRequest.FromString,
+                    response_serializer=proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'rocars.v1.Crossings', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('rocars.v1.Crossings', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Crossings:
+    """Officers' view of the crossing events central stored: lists and counts by lane,
+    control point, outcome and time window. Read-only; lanes post through LaneSync.
+    """
+
+    @staticmethod
+    def ListCrossingEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rocars.v1.Crossings/ListCrossingEvents',
+            proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsRequest.SerializeToString,
+            proto_dot_rocars_dot_v1_dot_sync__pb2.ListCrossingEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountCrossingEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rocars.v1.Crossings/CountCrossingEvents',
+            proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsRequest.SerializeToString,
+            proto_dot_rocars_dot_v1_dot_sync__pb2.CountCrossingEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
