@@ -99,7 +99,10 @@ class Proc:
 
     def start(self) -> Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_THREAD_LIMIT": "1", **(self.env or {})}
+        # Each child picks its own pcscd from its configuration; a PC/SC socket set in
+        # this process (libpcsclite binds a process to one pcscd for good) must not leak.
+        inherited = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
+        env = {**inherited, "PYTHONUNBUFFERED": "1", "OMP_THREAD_LIMIT": "1", **(self.env or {})}
         with self.log_path.open("ab") as out:
             out.write(f"\n=== start {self.starts + 1}: {' '.join(self.args)}\n".encode())
             out.flush()
