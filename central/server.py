@@ -278,8 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        help="RPC worker threads (default: [central].expected_lanes + 16; each lane's "
-        "sync stream holds one)",
+        help="RPC worker threads (default: [central].expected_lanes + 16; each lane's sync stream holds one)",
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--plain-logs", action="store_true", help="human-readable logs instead of JSON lines")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 # Modules under kiosk, each with ``register(subparsers) -> None``; a subcommand's parser
 # sets ``func`` (namespace -> exit code).
-COMMAND_MODULES: tuple[str, ...] = ("daemon", "selftest", "replay")
+COMMAND_MODULES: tuple[str, ...] = ("daemon", "selftest", "replay", "officer")
 
 
 def build_parser() -> argparse.ArgumentParser:

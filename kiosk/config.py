@@ -160,6 +160,17 @@ class AnprSection:
 
 
 @dataclass(frozen=True, slots=True)
+class OfficerSection:
+    # The officers' control socket (Unix, JSON lines: release / inspect / reset); mode 0660,
+    # so only the kiosk's user and group can act on the lane.
+    socket: Path
+
+
+# sun_path holds 108 bytes with its terminating NUL on Linux.
+_UNIX_PATH_MAX = 107
+
+
+@dataclass(frozen=True, slots=True)
 class KioskConfig:
     lane: LaneSection
     devices: DevicesSection
@@ -169,6 +180,7 @@ class KioskConfig:
     metrics: MetricsSection = field(default_factory=MetricsSection)
     anpr: AnprSection = field(default_factory=AnprSection)
     source: Path | None = None
+    officer: OfficerSection | None = None  # None: no local officer interface
 
 
 _MISSING: Any = object()
@@ -495,12 +507,31 @@ def parse_config(data: dict[str, Any], base_dir: Path, source: str = "") -> Kios
         if anpr.enabled and devices.camera is None and devices_t is not None:
             at.fail("anpr.enabled", "needs a [devices.camera] section")
         at.done()
+    officer = None
+    if (ot := top.table("officer")) is not None:
+        officer = _officer(ot)
+        ot.done()
     top.done()
     if errors:
         raise ConfigError(errors, source)
     return KioskConfig(
-        lane, devices, cache, journal, central, metrics, anpr, Path(source) if source else None
+        lane, devices, cache, journal, central, metrics, anpr, Path(source) if source else None, officer
     )
+
+
+def _officer(t: _Table) -> OfficerSection | None:
+    raw = t.text("socket", rule="must be a non-empty path of a Unix socket")
+    if not raw:
+        return None
+    path = t.resolve(raw)
+    if len(str(path).encode()) > _UNIX_PATH_MAX:
+        rule = f"must be at most {_UNIX_PATH_MAX} bytes long (a Unix socket path)"
+        t.fail(t.key("socket"), rule, str(path))
+    elif not path.parent.is_dir():
+        t.fail(t.key("socket"), f"directory not found: {path.parent}")
+    elif path.exists() and not path.is_socket():
+        t.fail(t.key("socket"), f"exists and is not a socket: {path}")
+    return OfficerSection(path)
 
 
 def load_config(path: str | Path) -> KioskConfig:

@@ -27,6 +27,7 @@ from typing import Any
 from drivers.card import CardConfigError
 from kiosk.config import ConfigError, KioskConfig, load_config
 from kiosk.metrics import MetricsServer
+from kiosk.officer import OfficerServer, Submit
 from kiosk.runner import LaneError, LaneRunner
 from kiosk.sdnotify import SystemdNotifier
 
@@ -130,6 +131,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.runners = [LaneRunner(c, on_alive=self._loop_alive, stop_grace_s=stop_grace_s) for c in configs]
         self.metrics: MetricsServer | None = None
+        self.officer_servers: list[OfficerServer] = []
         self._last_ping = 0.0
         self._ping_lock = threading.Lock()
         self._status = ""
@@ -155,6 +157,14 @@ class Daemon:
             self.metrics.start()
         for runner in self.runners:
             runner.start()
+        by_socket: dict[Path, dict[str, Submit]] = {}
+        for runner in self.runners:
+            if runner.config.officer is not None:
+                by_socket.setdefault(runner.config.officer.socket, {})[runner.lane_id] = runner.submit
+        for path, lanes in by_socket.items():
+            server = OfficerServer(path, lanes)
+            server.start()
+            self.officer_servers.append(server)
         self._status = self.status()
         self.notifier.ready(self._status)
         log.info("kiosk ready: %s", self._status)
@@ -189,6 +199,9 @@ class Daemon:
     def shutdown(self) -> None:
         """Safe to call twice."""
         self.notifier.stopping("stopping: lanes closing")
+        servers, self.officer_servers = self.officer_servers, []
+        for server in servers:
+            server.stop()
         for runner in self.runners:
             runner.request_stop()
         for runner in self.runners:

@@ -36,7 +36,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import IO
 
 from drivers.base import DriverError
@@ -78,6 +77,24 @@ class LaneError(RuntimeError):
     """The lane cannot start (its journal is held by another kiosk, or unreadable)."""
 
 
+class Request:
+    """An input whose sender waits for what the lane made of it (an officer's action)."""
+
+    def __init__(self, make: Callable[[float], ev.Event]) -> None:
+        self.make = make
+        self.commands: tuple[Command, ...] = ()
+        self.phase = ""
+        self.phase_before = ""
+        self.done = threading.Event()
+
+    def __call__(self, at: float) -> ev.Event:
+        return self.make(at)
+
+    def finish(self, commands: tuple[Command, ...], phase: str) -> None:
+        self.commands, self.phase = commands, phase
+        self.done.set()
+
+
 class LaneRunner:
     def __init__(
         self,
@@ -111,7 +128,6 @@ class LaneRunner:
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
         self._synced_at: float | None = None
-        self._card: ev.CardAuthenticated | ev.CardRejected | None = None  # in the reader now
         self.last_alive = time.monotonic()
         self.message = ""
         self.done = threading.Event()
@@ -232,6 +248,17 @@ class LaneRunner:
     def post(self, item: Input) -> None:
         self.queue.put(item)
 
+    def submit(
+        self, make: Callable[[float], ev.Event], timeout: float
+    ) -> tuple[tuple[Command, ...], str, str]:
+        """Feed an input through the control loop and wait for its commands and the phases
+        before and after it; raises TimeoutError when the loop does not get to it in time."""
+        request = Request(make)
+        self.post(request)
+        if not request.done.wait(timeout):
+            raise TimeoutError(f"lane {self.lane_id}: the control loop did not take the input in time")
+        return request.commands, request.phase_before, request.phase
+
     def request_stop(self) -> None:
         self._stop_requested.set()
         self.queue.put(lambda at: None)  # wake the loop
@@ -265,13 +292,16 @@ class LaneRunner:
                     item = self.queue.get(timeout=max(0.0, next_tick - time.monotonic()))
                 except queue.Empty:
                     continue
+                if isinstance(item, Request) and self.machine is not None:
+                    item.phase_before = str(self.machine.phase)
                 try:
                     event = item(self._stamp())
                 except Exception:  # e.g. the cache unreadable for one look-up
                     log.exception("lane %s: an input could not be turned into an event", self.lane_id)
                     continue
-                if event is not None:
-                    self._handle(event)
+                commands = self._handle(event) if event is not None else ()
+                if isinstance(item, Request):
+                    item.finish(commands, str(self.machine.phase) if self.machine else "")
         except Exception:
             log.exception("lane %s: control loop failed; leaving the lane safe", self.lane_id)
         finally:
@@ -331,46 +361,34 @@ class LaneRunner:
 
     # --- one event --------------------------------------------------------------------------------
 
-    def _handle(self, event: ev.Event) -> None:
+    def _handle(self, event: ev.Event) -> tuple[Command, ...]:
+        """Feed one input (and the answers its commands bring); returns its own commands."""
         m = self.machine
         assert m is not None
         pending: list[ev.Event] = [event]
+        first: tuple[Command, ...] | None = None
         while pending:
             e = pending.pop(0)
             started = time.perf_counter()
             quiet = isinstance(e, ev.Tick) and m.crossing is None and m.barrier_deadline is None
             arming_before = m.loops.get(Loop.ARMING)
             commands = m.handle(e)
+            first = commands if first is None else first
             if commands or not quiet:
                 self.journal.append(e, commands)
             for command in commands:
                 answer = self._execute(command, e.at)
                 if answer is not None:
                     pending.append(answer)
-            if isinstance(e, ev.CardAuthenticated | ev.CardRejected):
-                self._card = e
-            elif isinstance(e, ev.CardRemoved):
-                self._card = None
             if arming_before is not True and m.loops.get(Loop.ARMING) is True:
                 self._arrival(e.at)
             metrics.EVENT_LATENCY.labels(self.lane_id).observe(time.perf_counter() - started)
         self._update_phase()
+        return first or ()
 
     def _arrival(self, at: float) -> None:
         if self.devices is not None and self.devices.plates is not None:
             self.devices.plates.trigger()
-        # A card still in the reader, read just before the arming loop saw the truck (the
-        # driver was quicker than loop detection), is this driver's: it is presented again,
-        # as a new event, so the lane counts it. One read earlier than the window (a card
-        # left behind by someone else) is not. The lane logic takes no card read before the
-        # arrival, rightly for a forgotten card; this is the kiosk's side of the same rule
-        # that keeps tags read up to pre_arm_window_s before the arrival.
-        card = self._card
-        if card is not None and at - card.at <= self.lane_config.pre_arm_window_s:
-            log.info(
-                "lane %s: the card read %.2f s before the arrival counts for it", self.lane_id, at - card.at
-            )
-            self.post(lambda now: replace(card, at=now))
 
     def _execute(self, command: Command, at: float) -> ev.Event | None:
         if isinstance(command, RecordCrossing):

@@ -105,6 +105,7 @@ class Crossing:
     left_safety: bool = False  # ... and then moved on from under the arm
     passed: bool = False  # ... and then left the closing loop
     tailgating: bool = False
+    card: CardAuthenticated | CardRejected | None = None  # the card its decision took
 
 
 class LaneMachine:
@@ -124,6 +125,7 @@ class LaneMachine:
         self.synced_at: float | None = None
         self.card: CardAuthenticated | CardRejected | None = None
         self.card_inserted = False
+        self.card_used: CardAuthenticated | CardRejected | None = None  # the card a decision took
         self.crossing: Crossing | None = None
         self.pending_reads: list[TagRead | PlateDecided] = []
         self.previous_marks: tuple[str | None, str | None] = (None, None)  # epc, plate of the last passed
@@ -172,6 +174,7 @@ class LaneMachine:
         if e.synced_at is not None:
             self.synced_at = max(self.synced_at or e.synced_at, e.synced_at)
         self.card, self.card_inserted = None, False  # the card reader reports a present card again
+        self.card_used = None
         self._update_clear_since()
         c = self.crossing
         if c is not None:
@@ -362,8 +365,14 @@ class LaneMachine:
         return now >= c.arrived_at + cfg.plate_wait_s
 
     def _card_for(self, c: Crossing) -> CardAuthenticated | CardRejected | None:
-        # A card read before this vehicle arrived belongs to someone else (a forgotten card).
-        return self.card if self.card is not None and self.card.at >= c.arrived_at else None
+        # A driver can be quicker than loop detection: a card read up to pre_arm_window_s
+        # before the arrival is this driver's, as a tag read then is this vehicle's. Read
+        # earlier (a card forgotten in the reader), or already taken by a decision on the
+        # vehicle before, it is someone else's.
+        card = self.card
+        if card is None or (card is self.card_used and card is not c.card):
+            return None
+        return card if card.at >= c.arrived_at - self.config.pre_arm_window_s else None
 
     def _decide(self, c: Crossing, ident: Identification, card: CardAuthenticated | CardRejected | None,
                 out: list[Command]) -> None:
@@ -390,6 +399,8 @@ class LaneMachine:
         assert c is not None
         vehicle = self._known_vehicle(c)
         card = self._card_for(c)
+        if card is not None:
+            self.card_used = c.card = card
         driver = card.driver if isinstance(card, CardAuthenticated) else None
         seq = self._next_sequence()
         out.append(RecordCrossing(CrossingRecord(

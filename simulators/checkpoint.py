@@ -10,7 +10,14 @@ vehicles, lanes, cargo, bundled trips, a selection rule), then traffic goes thro
 2. central goes down; trucks keep crossing on the kiosks' local caches, their events
    wait in the outboxes; central comes back and every event is delivered;
 3. the trucks an officer must see: unknown, unbundled, a tag on the wrong truck, a cloned
-   driver card (each ends its lane's run: the truck waits at the arm for an officer).
+   driver card. Each is cleared so its lane goes on: the officer at the kiosk releases the
+   wrong-tag truck and sends the unbundled one to inspection (``[officer] socket``), the
+   others are turned away and reverse out (the simulator's ``leave``); with fewer lanes
+   than cases a lane takes several, and a clear truck follows them on each lane.
+
+Drivers: the simulator's two standard cards plus ``--drivers`` more (valid HKIDs, cards
+from ``python -m simulators.card drivers``), each registered at central; a driver's code
+bundles one trip per 30 s, so more drivers bundle the trips sooner.
 
 A live view shows each lane; a closing summary counts trucks by outcome, decisions per
 lane, and events received by central against those the lanes sent, and lists anything
@@ -38,7 +45,7 @@ from rich.table import Table
 
 from simulators import seed as seeding
 from simulators.liveview import LiveView
-from simulators.scenario import LaneControl, LaneDriver, TruckCase, decisions
+from simulators.scenario import OFFICER_ACTIONS, LaneControl, LaneDriver, TruckCase, decisions
 from simulators.stack import Stack, StackError, metric, scrape, wait_until
 
 log = logging.getLogger("checkpoint")
@@ -60,22 +67,28 @@ class Plan:
         ]
 
 
-def plan_traffic(lane_ids: list[str], fleet: list[seeding.Vehicle], trucks: int) -> Plan:
+def plan_traffic(
+    lane_ids: list[str],
+    fleet: list[seeding.Vehicle],
+    trucks: int,
+    cards: tuple[str, ...] = ("good", "second"),
+) -> Plan:
     """``trucks`` clear/inspect trucks spread over the lanes (one inspect), a third of
-    them during the outage, and one referral case at the end of each lane."""
+    them during the outage; then every referral case (at least one per lane, cleared by
+    an officer or turned away), and one more clear truck per lane after them."""
     vehicles = iter(fleet)
     plan = Plan(
         {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}, {lane: [] for lane in lane_ids}
     )
-    cards = ("good", "second")
     outage_from = trucks - max(1, trucks // 3)
     for n in range(trucks):
         v = next(vehicles)
         kind = "inspect" if n == 1 else "clear"
         phase = plan.outage if n >= outage_from else plan.before
-        phase[lane_ids[n % len(lane_ids)]].append(TruckCase(kind, v.plate, v.tag, cards[n % 2]))
+        phase[lane_ids[n % len(lane_ids)]].append(TruckCase(kind, v.plate, v.tag, cards[n % len(cards)]))
     spare_tag_owner = fleet[0]
-    for n, lane in enumerate(lane_ids):
+    for n in range(max(len(lane_ids), len(REFERRAL_ORDER))):
+        lane = lane_ids[n % len(lane_ids)]
         kind = REFERRAL_ORDER[n % len(REFERRAL_ORDER)]
         if kind == "unknown":
             truck = TruckCase(kind, f"ZZ{9000 + n}", f"E2801160FFFF{n:012X}")
@@ -87,7 +100,11 @@ def plan_traffic(lane_ids: list[str], fleet: list[seeding.Vehicle], trucks: int)
         else:  # unbundled: the driver bundled, then cancelled the trip
             v = next(vehicles)
             truck = TruckCase(kind, v.plate, v.tag)
+        truck.officer = OFFICER_ACTIONS[kind][0] if kind in OFFICER_ACTIONS else None
         plan.last[lane].append(truck)
+    for n, lane in enumerate(lane_ids):  # the lane works on after its referrals
+        v = next(vehicles)
+        plan.last[lane].append(TruckCase("clear", v.plate, v.tag, cards[(trucks + n) % len(cards)]))
     return plan
 
 
@@ -265,16 +282,22 @@ def summarise(stack: Stack, plan: Plan, seeded: seeding.Seeded | None) -> Summar
 
 def print_summary(summary: Summary, console: Console) -> None:
     table = Table(title="Trucks")
-    for column in ("lane", "truck", "kind", "decision", "reasons", "expected", "decided in"):
+    for column in ("lane", "truck", "kind", "decision", "reasons", "expected", "decided in", "then"):
         table.add_column(column)
     for t in summary.trucks:
         reasons = ", ".join(str(r.get("code")) for r in (t.record or {}).get("reasons", []))
         mark = "[green]yes[/]" if t.as_expected else "[red]NO[/]"
         took = "-" if t.decided_after_s is None else f"{t.decided_after_s:.1f}s"
-        table.add_row(t.lane or "-", t.plate, t.kind, t.outcome, reasons or "-", mark, took)
+        table.add_row(t.lane or "-", t.plate, t.kind, t.outcome, reasons or "-", mark, took, t.afterwards)
     console.print(table)
     outcomes = Counter(t.outcome for t in summary.trucks)
     console.print("Trucks by outcome: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    overrides = [t for t in summary.trucks if t.override is not None]
+    turned = sum(1 for t in summary.trucks if t.turned_away)
+    console.print(
+        f"Referrals cleared: {len(overrides)} by an officer's override at the kiosk "
+        f"({', '.join(f'{t.plate} {t.officer}' for t in overrides) or 'none'}), {turned} turned away"
+    )
     console.print("Decisions per lane: " + ", ".join(f"{k} {v}" for k, v in summary.lanes.items()))
     console.print(
         f"Crossing events: lanes sent {summary.sent}, central received "
@@ -296,8 +319,8 @@ def print_summary(summary: Summary, console: Console) -> None:
         )
 
 
-def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summary:
-    stack = Stack(directory, lanes=lanes)
+def run(directory: Path, *, lanes: int, trucks: int, console: Console, driver_cards: int = 4) -> Summary:
+    stack = Stack(directory, lanes=lanes, driver_cards=driver_cards)
     view: LiveView | None = None
     plan = Plan()
     seeded: seeding.Seeded | None = None
@@ -306,7 +329,7 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
     try:
         console.print(
             f"[bold]ROCARS simulated checkpoint[/] ({lanes} lanes, {trucks} cleared or inspected "
-            f"trucks, then one referral per lane); working directory {directory}"
+            f"trucks, then the referral cases); working directory {directory}"
         )
         stack.start()
         console.print(
@@ -314,23 +337,40 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
             "(RFID reader, I/O module, card reader on pcscd, plate camera)"
         )
         lane_ids = list(stack.lane_procs)
+        holders = {
+            label: (h["card_number"], h["document_number"], h["name"])
+            for label, h in stack.card_holders.items()
+            if label in ("good", "second") or label.startswith("driver-")
+        }
         seeded = seeding.seed(
-            stack.channel(), stack.officer_token, lane_ids, vehicles=trucks + 2 * len(lane_ids) + 2
+            stack.channel(),
+            stack.officer_token,
+            lane_ids,
+            vehicles=trucks + 3 * max(len(lane_ids), 4) + 2,
+            drivers=holders,
         )
         console.print(
-            f"seeded over gRPC: 2 companies, 2 drivers, {len(seeded.vehicles)} vehicles, "
+            f"seeded over gRPC: 2 companies, {len(seeded.drivers)} drivers, {len(seeded.vehicles)} vehicles, "
             f"{lanes} lanes, rule dg-lithium (lithium batteries -> inspection)"
         )
-        plan = plan_traffic(lane_ids, seeded.vehicles, trucks)
-        supply = TripSupply(seeded, plan.all()).start()
-        console.print("cargo filed and trips bundled as trucks need them (a driver's code: once per 30 s)")
+        plan = plan_traffic(lane_ids, seeded.vehicles, trucks, tuple(sorted(seeded.drivers)))
+        # Kiosks first: central's feed sends a lane only vehicles with a trip at its control
+        # point, so the unbundled truck is known to the lanes (and referred NO_TRIP, not as
+        # unknown) only if its trip existed once while they were syncing.
         stack.start_kiosks()
+        supply = TripSupply(seeded, plan.all()).start()
         console.print("kiosks up and synced with central; traffic starts")
+        console.print("cargo filed and trips bundled as trucks need them (a driver's code: once per 30 s)")
         view = LiveView(
             {lane: (lp.metrics_port, lp.journal) for lane, lp in stack.lane_procs.items()}, console=console
         ).start()
         control = {lane: LaneControl(stack.control_socket) for lane in lane_ids}
-        drivers = {lane: LaneDriver(control[lane], lane, stack.lane_procs[lane].journal) for lane in lane_ids}
+        drivers = {
+            lane: LaneDriver(
+                control[lane], lane, stack.lane_procs[lane].journal, stack.lane_procs[lane].officer_socket
+            )
+            for lane in lane_ids
+        }
         view.note("clear trucks, one selected for inspection")
         run_phase(drivers, plan.before, supply)
         view.note(f"device fault drill: {lane_ids[0]}'s RFID reader unplugged, then plugged back")
@@ -344,7 +384,10 @@ def run(directory: Path, *, lanes: int, trucks: int, console: Console) -> Summar
         view.note(f"central back up; outboxes {outbox_depths(stack)} being delivered")
         stack.start_central()
         wait_outboxes_empty(stack)
-        view.note("trucks an officer must see: unknown, unbundled, wrong tag, cloned card")
+        view.note(
+            "trucks an officer must see: unknown, unbundled, wrong tag, cloned card "
+            "(the officer releases or inspects some at the kiosk, the rest are turned away)"
+        )
         run_phase(drivers, plan.last, supply)
         time.sleep(1.0)  # let the last events reach central
         with_timeout_wait(stack)
@@ -379,7 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m simulators.checkpoint", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--lanes", type=int, default=4, help="lanes (2-8; each ends with one referral case)")
+    parser.add_argument("--lanes", type=int, default=4, help="lanes (2-8)")
+    parser.add_argument(
+        "--drivers", type=int, default=4, help="driver cards beyond the standard two (0-50)"
+    )
     parser.add_argument("--trucks", type=int, default=6, help="clear and inspected trucks in all (>= 3)")
     parser.add_argument("--dir", type=Path, help="working directory (default: a new temporary one, kept)")
     args = parser.parse_args(argv)
@@ -387,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--lanes: must be 2 to 8 (got {args.lanes})")
     if not 3 <= args.trucks <= 200:
         parser.error(f"--trucks: must be 3 to 200 (got {args.trucks})")
+    if not 0 <= args.drivers <= 50:
+        parser.error(f"--drivers: must be 0 to 50 (got {args.drivers})")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     directory = args.dir or Path(tempfile.mkdtemp(prefix="rocars-checkpoint-"))
     console = Console()
@@ -398,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)  # even when started with SIGINT ignored
     started = time.monotonic()
     try:
-        summary = run(directory, lanes=args.lanes, trucks=args.trucks, console=console)
+        summary = run(
+            directory, lanes=args.lanes, trucks=args.trucks, console=console, driver_cards=args.drivers
+        )
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted; every process started was stopped.[/]")
         return 130

@@ -32,7 +32,7 @@ def _wait_for_signal(stop: threading.Event) -> None:
 
 def _prompt(sim: LaneSimulation) -> None:
     """Technician commands typed on the terminal (select, not input(): quits with the sim)."""
-    print("commands: arrive plate=.. tag=.. card=good | drive | insert_card card=.. | pull_card |")
+    print("commands: arrive plate=.. tag=.. card=good | drive | leave | insert_card card=.. | pull_card |")
     print("          fault device=rfid|io|camera|card kind=.. | loop name=.. occupied=.. | state | quit")
     while not sim.stopped.is_set():
         sys.stdout.write("lane> ")
@@ -66,11 +66,12 @@ def run_lane(args: argparse.Namespace) -> int:
         camera=not args.no_camera,
         motion_time=args.motion_time,
         seed=args.seed,
+        card_dir=args.cards,
     )
     _wait_for_signal(sim.stopped)
     try:
         sim.start()
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, ValueError) as exc:
         print(f"rocars-sim lane: {exc}", file=sys.stderr)
         return 1
     try:
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     lane.add_argument("--no-camera", action="store_true", help="no MJPEG camera")
     lane.add_argument("--motion-time", type=float, default=1.0, help="barrier travel time, seconds")
     lane.add_argument("--seed", type=int, default=0)
+    lane.add_argument(
+        "--cards",
+        type=Path,
+        help="more driver cards: a directory from 'python -m simulators.card drivers DIR --count N'",
+    )
     lane.set_defaults(func=run_lane)
     for name in ("rfid", "io"):
         dev = sub.add_parser(name, help=f"only the {name} device on a pseudo-terminal")

@@ -123,6 +123,16 @@ class IoModuleSim(PtyDevice):
                 raise RuntimeError("no truck at the kiosk")
             self.truck.driving = True
 
+    def reverse_out(self) -> Truck:
+        """The truck at the kiosk backs away (turned away by an officer): it is gone from
+        every loop at once, and is not counted as having passed."""
+        with self._state:
+            truck = self.truck
+            if truck is None:
+                raise RuntimeError("no truck at the kiosk")
+            self.truck = None
+            return truck
+
     def set_loop(self, name: str, occupied: bool | None) -> None:
         """Force a loop input (None returns it to the truck model)."""
         if name not in ("arming_loop", "safety_loop", "closing_loop"):

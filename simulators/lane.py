@@ -12,6 +12,8 @@ interactive prompt of ``rocars-sim lane``) take a ``lane`` (default: the first):
     arrive plate= tag= [card=good] [length=12] [speed=3]   a truck pulls up at the kiosk
     insert_card card=LABEL | pull_card | pull_card_mid_command [ins=0x88]
     drive                                        the truck drives through when the arm lets it
+    leave                                        the truck reverses out (turned away): tag out of
+                                                 the field, card pulled, camera clear, loops clear
     fault device=rfid|io kind=garbage|bad_checksum|silence|unplug|replug|antenna [seconds= count=]
     fault device=camera kind=stall|drop [seconds=]
     loop name=safety_loop occupied=true|false|none
@@ -26,7 +28,8 @@ import json
 import logging
 import socketserver
 import threading
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,10 @@ class Lane:
     card_slot: Any = None  # simulators.card.VirtualCardServer
     reader_name: str | None = None
     tag: str | None = None
+    # Scene changes (tag, plate on camera, card) run here, in order, off the I/O module's
+    # thread: rendering a camera scene can take a second on a busy host, and an I/O module
+    # that stops answering Modbus meanwhile is a fault the kiosk rightly reports.
+    scene: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "lane-scene"))
 
 
 def _toml_value(value: object) -> str:
@@ -94,6 +101,7 @@ class LaneSimulation:
         camera: bool = True,
         motion_time: float = 1.0,
         seed: int = 0,
+        card_dir: Path | None = None,
     ) -> None:
         if not 1 <= lanes <= 32:
             raise ValueError(f"lanes must be 1..32 (got {lanes})")
@@ -111,6 +119,8 @@ class LaneSimulation:
         self.lanes: dict[str, Lane] = {}
         self.cards: dict[str, Any] = {}
         self.issuer_pem: Path | None = None
+        self.card_dir = card_dir  # more driver cards (python -m simulators.card drivers DIR)
+        self.more_issuers: list[Path] = []
         self.pcscds: list[Any] = []  # simulators.pcscd.Pcscd
         self._server: socketserver.ThreadingUnixStreamServer | None = None
         self.control_socket = self.directory / "control.sock"
@@ -126,6 +136,8 @@ class LaneSimulation:
                 paths = self._card_mod.write_standard_set(self.directory / "cards")
                 self.issuer_pem = paths.pop("issuer")
                 self.cards = {label: self._card_mod.load_card(p) for label, p in paths.items()}
+                if self.card_dir is not None:
+                    self._load_more_cards(self.card_dir)
                 # one pcscd serves two lanes (vpcd's two slots); more lanes, more pcscds
                 for k in range((len(self.lane_ids) + 1) // 2):
                     pcscd = self._pcscd_mod.Pcscd(self.directory / f"pcscd-{k}", "ROCARS vpcd")
@@ -138,12 +150,37 @@ class LaneSimulation:
                 "lanes": {lid: str(lane.config_path) for lid, lane in self.lanes.items()},
                 "control_socket": str(self.control_socket),
                 "cards": sorted(self.cards),
+                "holders": self.card_holders(),
             }
             (self.directory / "lanes.json").write_text(json.dumps(summary, indent=2) + "\n")
         except BaseException:
             self.close()
             raise
         return self
+
+    def _load_more_cards(self, directory: Path) -> None:
+        assert self._card_mod is not None
+        issuer_pem, more = self._card_mod.load_card_directory(directory)
+        clash = sorted(set(more) & set(self.cards))
+        if clash:
+            raise ValueError(f"cards: {directory} has label(s) {', '.join(clash)} of the standard set")
+        self.cards.update(more)
+        self.more_issuers.append(issuer_pem)
+
+    def card_holders(self) -> dict[str, dict[str, str]]:
+        """Per card label, what its identity record says (for seeding central's drivers)."""
+        from drivers.card.application import Identity  # the card's own codec: one codec, two ends
+
+        out = {}
+        for label, profile in sorted(self.cards.items()):
+            identity = Identity.decode(profile.identity_record)
+            out[label] = {
+                "card_number": identity.card_number,
+                "document_number": identity.document_number,
+                "name": identity.name,
+                "expiry": identity.expiry.isoformat(),
+            }
+        return out
 
     def _start_lane(self, n: int, lane_id: str) -> Lane:
         on_left = self._truck_left_handler(lane_id)
@@ -170,7 +207,7 @@ class LaneSimulation:
             lane.reader_name = slot.reader
             tables["devices.card"] = {
                 "reader": slot.reader,
-                "issuer_public_keys": [str(self.issuer_pem)],
+                "issuer_public_keys": [str(self.issuer_pem), *map(str, self.more_issuers)],
                 "pcsc_socket": str(pcscd.socket_path),
             }
         if self._camera_mod is not None:
@@ -188,6 +225,7 @@ class LaneSimulation:
             with contextlib.suppress(FileNotFoundError):
                 self.control_socket.unlink()
         for lane in self.lanes.values():
+            lane.scene.shutdown(wait=True, cancel_futures=True)
             for device in (lane.card_slot, lane.camera, lane.rfid, lane.io):
                 if device is not None:
                     with contextlib.suppress(Exception):
@@ -208,19 +246,34 @@ class LaneSimulation:
     # --- scenario glue ---------------------------------------------------------------------------
 
     def _truck_left_handler(self, lane_id: str) -> Any:
-        def left(truck: Truck) -> None:
+        def left(truck: Truck) -> None:  # called in the I/O module's thread: must not block it
             lane = self.lanes.get(lane_id)
-            if lane is None:
-                return
-            if lane.tag:
-                lane.rfid.tag_leave(lane.tag)
-                lane.tag = None
-            if lane.camera is not None:
-                lane.camera.clear()
-            if lane.card_slot is not None:
-                lane.card_slot.remove()  # the driver took the card along
+            if lane is not None:
+                with contextlib.suppress(RuntimeError):  # the simulation is closing
+                    lane.scene.submit(self._truck_gone, lane)
 
         return left
+
+    @staticmethod
+    def _truck_here(lane: Lane, plate: str, tag: str | None, card: Any) -> None:
+        if tag:
+            lane.rfid.tag_enter(tag)
+            lane.tag = tag.upper()
+        if plate and lane.camera is not None:
+            lane.camera.show_vehicle(plate)
+        if card is not None:
+            lane.card_slot.insert(card)
+
+    @staticmethod
+    def _truck_gone(lane: Lane) -> None:
+        """Whichever way the truck went, it took its tag, its plate and the driver's card."""
+        if lane.tag:
+            lane.rfid.tag_leave(lane.tag)
+            lane.tag = None
+        if lane.camera is not None:
+            lane.camera.clear()
+        if lane.card_slot is not None:
+            lane.card_slot.remove()
 
     # --- technician commands ----------------------------------------------------------------------
 
@@ -257,13 +310,7 @@ class LaneSimulation:
             card = self._card(c["card"]) if c.get("card") else None
             length = _number(c, "length", 12.0, 2.0, 25.0)
             lane.io.arrive(plate, length=length, speed=_number(c, "speed", 3.0, 0.5, 30.0))
-            if tag:
-                lane.rfid.tag_enter(str(tag))
-                lane.tag = str(tag).upper()
-            if plate and lane.camera is not None:
-                lane.camera.show_vehicle(plate)
-            if card is not None:
-                lane.card_slot.insert(card)
+            lane.scene.submit(self._truck_here, lane, plate, str(tag) if tag else None, card).result(30)
         elif cmd == "insert_card":
             self._card_slot(lane).insert(self._card(c.get("card", "good")))
         elif cmd == "pull_card":
@@ -273,6 +320,9 @@ class LaneSimulation:
             self._card_slot(lane).pull_mid_command(int(str(ins), 0) if ins is not None else None)
         elif cmd == "drive":
             lane.io.drive_through()
+        elif cmd == "leave":
+            lane.io.reverse_out()
+            lane.scene.submit(self._truck_gone, lane).result(30)
         elif cmd == "fault":
             self._fault(lane, c)
         elif cmd == "loop":

@@ -15,9 +15,11 @@ Kinds of truck (the issue's list):
 - ``mismatch``   a registered tag on another registered truck         -> referred, TAG_PLATE_MISMATCH
 - ``cloned``     bundled truck, driver's card cloned                  -> referred, CARD_REJECTED
 
-A referred truck stays at the arm until an officer deals with it, so its lane is out of
-service for the rest of a run unless the lane simulator can take the truck away (a
-``leave`` command) - the scenario plans for that.
+A referred truck stays at the arm until an officer deals with it: ``officer`` on its case
+says how. ``release`` or ``inspect``: an officer's action on the kiosk's officer socket
+(``[officer] socket``, JSON lines), recorded as an ``officer_override`` decision, then the
+truck drives on; none: the truck is turned away and reverses out (the lane simulator's
+``leave``). Either way the lane takes the next truck.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "cloned": ("referred", "CARD_REJECTED"),
 }
 REFERRING = {"unbundled", "unknown", "mismatch", "cloned"}
+OFFICER_BADGE = "CP0001"
+# What the officer does about each referral (absent: the truck is turned away).
+OFFICER_ACTIONS: dict[str, tuple[str, str]] = {
+    "mismatch": ("release", "tag and plate checked by hand: the tag is to be replaced"),
+    "unbundled": ("inspect", "no trip bundled: cargo to be examined at the bay"),
+}
 
 
 class ControlError(RuntimeError):
@@ -103,6 +111,42 @@ def decisions(journal: Path) -> list[dict[str, Any]]:
     return out
 
 
+def last_message(journal: Path) -> str | None:
+    """The code of the last message the kiosk put on the driver display (e.g. WELCOME)."""
+    try:
+        lines = journal.read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        for command in reversed(entry.get("commands", ()) if isinstance(entry, dict) else ()):
+            if command.get("type") == "ShowMessage":
+                return str(command.get("code"))
+    return None
+
+
+def officer_request(path: Path, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One officer action on a kiosk's officer socket (``rocars-kiosk officer`` does the same)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            buf = b""
+            while b"\n" not in buf:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ControlError(f"officer socket {path}: closed without a reply")
+                buf += chunk
+        except OSError as exc:
+            raise ControlError(f"officer socket {path}: {exc}") from exc
+    reply: dict[str, Any] = json.loads(buf.partition(b"\n")[0])
+    return reply
+
+
 def reason_codes(record: dict[str, Any]) -> list[str]:
     return [str(r.get("code")) for r in record.get("reasons", ())]
 
@@ -119,6 +163,17 @@ class TruckCase:
     arrived_at: float = 0.0
     decided_after_s: float | None = None
     problems: list[str] = field(default_factory=list)
+    officer: str | None = None  # a referral cleared by an officer: release | inspect
+    override: dict[str, Any] | None = None  # the officer's decision (officer_override)
+    turned_away: bool = False  # a referral that reversed out
+
+    @property
+    def afterwards(self) -> str:
+        """What became of a referral: the officer's override, or the truck turned away."""
+        if self.override is not None:
+            first = reason_codes(self.override)[0] if self.override.get("reasons") else "?"
+            return f"{first} by {self.override.get('officer_id')}: {self.override.get('note')}"
+        return "turned away (reversed out)" if self.turned_away else ""
 
     @property
     def expected_outcome(self) -> str:
@@ -162,11 +217,14 @@ class TruckCase:
 class LaneDriver:
     """Drives trucks through one lane: arrive, wait for the kiosk's decision, drive on."""
 
-    def __init__(self, control: LaneControl, lane_id: str, journal: Path) -> None:
+    def __init__(
+        self, control: LaneControl, lane_id: str, journal: Path, officer_socket: Path | None = None
+    ) -> None:
         self.control = control
         self.lane_id = lane_id
         self.journal = journal
-        self.blocked_by: TruckCase | None = None  # a referred truck waiting for an officer
+        self.officer_socket = officer_socket
+        self.blocked_by: TruckCase | None = None  # a referred truck no one could clear
 
     def seen(self) -> int:
         return len(decisions(self.journal))
@@ -197,17 +255,54 @@ class LaneDriver:
 
     def finish(self, truck: TruckCase, timeout: float = 30.0) -> bool:
         """Released or sent to inspection: drive through until the lane is empty again.
-        Referred: the truck leaves only if the simulator can take it away; else the lane
-        is blocked (False)."""
-        if truck.outcome in ("released", "inspection", "officer_override"):
+        Referred: an officer releases it or sends it to inspection (then it drives), or it
+        is turned away and reverses out; the lane is blocked (False) if neither works."""
+        if truck.outcome == "referred":
+            try:
+                if truck.officer is not None and self.officer_socket is not None:
+                    self.override(truck, timeout)
+                else:
+                    self.control.send("leave", lane=self.lane_id)
+                    truck.turned_away = True
+            except ControlError as exc:
+                truck.problems.append(f"{truck.kind} {truck.plate}: not cleared: {exc}")
+                self.blocked_by = truck
+                return False
+        if truck.outcome in ("released", "inspection") or truck.override is not None:
             self.control.send("drive", lane=self.lane_id)
-            return self.wait_empty(timeout)
-        try:
-            self.control.send("leave", lane=self.lane_id)
-        except ControlError:
-            self.blocked_by = truck
-            return False
-        return self.wait_empty(timeout)
+        return self.wait_empty(timeout) and self.wait_idle(timeout)
+
+    def override(self, truck: TruckCase, timeout: float) -> None:
+        """The officer's action at the kiosk; its decision is the journal's next record."""
+        assert truck.officer is not None and self.officer_socket is not None
+        before = self.seen()
+        note = OFFICER_ACTIONS.get(truck.kind, (truck.officer, "officer's decision"))[1]
+        reply = officer_request(
+            self.officer_socket,
+            {"action": truck.officer, "badge": OFFICER_BADGE, "reason": note, "lane": self.lane_id},
+        )
+        if not reply.get("ok") or not reply.get("applied"):
+            raise ControlError(f"officer {truck.officer}: {reply.get('error') or 'not applied'}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = decisions(self.journal)[before:]
+            if found:
+                truck.override = found[0]
+                if found[0].get("outcome") != "officer_override":
+                    truck.problems.append(f"{truck.kind} {truck.plate}: officer action gave {found[0]}")
+                return
+            time.sleep(0.05)
+        raise ControlError(f"officer {truck.officer}: no decision journaled within {timeout:g} s")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Until the kiosk welcomes the next truck (a truck that reversed out is gone only
+        after the loops have been clear for the lane's vacate time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if last_message(self.journal) == "WELCOME":
+                return True
+            time.sleep(0.1)
+        return False
 
     def wait_empty(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -60,6 +60,9 @@ def hkid(letter: str, digits: str) -> str:
 
 
 DRIVER_DOCS = {"good": hkid("K", "123456"), "second": hkid("R", "765432")}
+STANDARD_DRIVERS = {
+    label: (CARD_NUMBERS[label], DRIVER_DOCS[label], DRIVER_NAMES[label]) for label in CARD_NUMBERS
+}
 
 
 def epc_for(n: int) -> str:
@@ -133,8 +136,12 @@ def seed(
     control_point: str = "LMC",
     direction: str = "import",
     vehicles: int = 24,
+    drivers: dict[str, tuple[str, str, str]] | None = None,
 ) -> Seeded:
+    """``drivers``: card label -> (card number, document number, name) of each driver to
+    register (default: the holders of the standard ``good`` and ``second`` cards)."""
     officer = Api(channel, officer_token)
+    holders = drivers if drivers is not None else STANDARD_DRIVERS
     direction_pb = common_pb2.IMPORT if direction == "import" else common_pb2.EXPORT
     reg = officer.registration
     for lane_id in lane_ids:
@@ -170,20 +177,20 @@ def seed(
             timeout=RPC_TIMEOUT_S,
         )
         companies.append(Api(channel, reply.api_token))
-    drivers = {}
-    for label, card_number in CARD_NUMBERS.items():
+    registered = {}
+    for label, (card_number, document_number, name) in holders.items():
         reply = reg.RegisterDriver(
             registration_pb2.RegisterDriverRequest(
                 driver=registration_pb2.Driver(
-                    document_number=DRIVER_DOCS[label],
-                    name=DRIVER_NAMES[label],
+                    document_number=document_number,
+                    name=name,
                     card_number=card_number,
                     phone="+852 9100 0000",
                 )
             ),
             timeout=RPC_TIMEOUT_S,
         )
-        drivers[label] = (Api(channel, reply.api_token), reply.totp_secret)
+        registered[label] = (Api(channel, reply.api_token), reply.totp_secret)
     fleet = []
     for n in range(vehicles):
         vehicle = Vehicle(
@@ -204,7 +211,7 @@ def seed(
     officer.risk.ChangeRules(
         officer_pb2.ChangeRulesRequest(put_json=[rule], comment="checkpoint seeding"), timeout=RPC_TIMEOUT_S
     )
-    return Seeded(officer, companies, drivers, fleet, control_point, direction_pb)
+    return Seeded(officer, companies, registered, fleet, control_point, direction_pb)
 
 
 def retrying(what: str, call: Callable[[], Any], timeout: float = 90.0) -> Any:

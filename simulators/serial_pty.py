@@ -171,7 +171,12 @@ class PtyDevice:
                 try:
                     ready, _, _ = select.select([master], [], [], TICK)
                     if ready:
-                        data = os.read(master, 4096)
+                        with self._lock:
+                            # unplug() may have closed this fd since it was taken, and the
+                            # process may have given its number to a new socket (a metrics
+                            # scrape, in the tests): read only the master still plugged.
+                            if self._master == master:
+                                data = os.read(master, 4096)
                 except (OSError, ValueError):
                     # unplugged under our feet, or nobody on the slave side yet
                     time.sleep(TICK)

@@ -18,10 +18,12 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 import urllib.request
@@ -62,6 +64,17 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: fl
             last = exc
         time.sleep(interval)
     raise StackError(f"{what}: not ready after {timeout:g} s" + (f" (last error: {last})" if last else ""))
+
+
+def subprocess_run_module(args: Sequence[str], timeout: float = 120.0) -> str:
+    """``python -m MODULE ARGS`` of this project, to completion; its stdout."""
+    try:
+        done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"python -m {args[0]}: no answer within {timeout:g} s") from exc
+    if done.returncode != 0:
+        raise StackError(f"python -m {' '.join(args[:2])} failed ({done.returncode}): {done.stderr[-800:]}")
+    return done.stdout
 
 
 def run_tool(args: Sequence[str], timeout: float = 60.0, cwd: Path | None = None) -> str:
@@ -182,6 +195,12 @@ class LaneProcs:
     journal: Path
     metrics_port: int
     kiosk: Proc
+    officer_socket: Path | None = None
+
+
+# A Unix socket path holds at most 107 bytes; deeper working directories (pytest's) put
+# the kiosks' officer sockets in a short temporary directory instead.
+SOCKET_PATH_MAX = 100
 
 
 @dataclass
@@ -193,11 +212,13 @@ class Stack:
     control_point: str = "LMC"
     direction: str = "import"
     kiosk_settings: dict[str, Any] = field(default_factory=dict)  # extra [lane] settings
+    driver_cards: int = 0  # good driver cards beyond the simulator's standard two
     procs: list[Proc] = field(default_factory=list)
     lane_procs: dict[str, LaneProcs] = field(default_factory=dict)
     central: Proc | None = None
     sim: Proc | None = None
     officer_token: str = ""
+    socket_dir: Path | None = None  # short directory for officer sockets, when needed
     port: int = 0
     lane_port: int = 0
     closed: bool = False
@@ -298,26 +319,27 @@ class Stack:
         if self.central is not None:
             self.central.stop(timeout=20.0)  # its own grace for calls in flight is 10 s
 
+    @property
+    def card_holders(self) -> dict[str, dict[str, str]]:
+        """Card label -> card number, document number, name: what the simulator's cards say."""
+        summary = _read_json(self.directory / "sim" / "lanes.json") or {}
+        return dict(summary.get("holders", {}))
+
     def start_lane_side(self, timeout: float = 60.0) -> list[str]:
         """The lane simulators (all lanes in one process), then their lane ids."""
         sim_dir = self.directory / "sim"
-        self.sim = Proc(
-            "sim",
-            [
-                "rocars-sim",
-                "lane",
-                "--dir",
-                sim_dir,
-                "--lanes",
-                self.lanes,
-                "--control-point",
-                self.control_point,
-                "--direction",
-                self.direction,
-            ],
-            self.logs,
-            cwd=self.directory,
-        )
+        args: list[object] = [
+            "rocars-sim", "lane", "--dir", sim_dir, "--lanes", self.lanes,
+            "--control-point", self.control_point, "--direction", self.direction,
+        ]
+        if self.driver_cards:
+            card_dir = self.directory / "driver-cards"
+            if not (card_dir / "issuer" / "issuer.pem").exists():
+                subprocess_run_module(
+                    ["simulators.card", "drivers", str(card_dir), "--count", str(self.driver_cards)]
+                )
+            args += ["--cards", card_dir]
+        self.sim = Proc("sim", args, self.logs, cwd=self.directory)
         self.procs.append(self.sim)
         with contextlib.suppress(FileNotFoundError):
             (sim_dir / "lanes.json").unlink()
@@ -370,6 +392,12 @@ class Stack:
         tables["cache"] = {"path": str(lane_dir / "cache.sqlite3")}
         tables["journal"] = {"path": str(lane_dir / "journal")}
         tables["metrics"] = {"enabled": True, "listen": f"127.0.0.1:{port}"}
+        officer_socket = lane_dir / "officer.sock"
+        if len(str(officer_socket).encode()) > SOCKET_PATH_MAX:
+            if self.socket_dir is None:
+                self.socket_dir = Path(tempfile.mkdtemp(prefix="rocars-officer-"))
+            officer_socket = self.socket_dir / f"{lane_id}.sock"
+        tables["officer"] = {"socket": str(officer_socket)}
         path = lane_dir / "kiosk.toml"
         path.write_text(render_toml(tables))
         kiosk = Proc(
@@ -377,7 +405,8 @@ class Stack:
         )
         self.procs.append(kiosk)
         # The kiosk keeps one journal file per lane in its journal directory.
-        lp = LaneProcs(lane_id, device_config, path, lane_dir / "journal" / f"{lane_id}.jsonl", port, kiosk)
+        journal = lane_dir / "journal" / f"{lane_id}.jsonl"
+        lp = LaneProcs(lane_id, device_config, path, journal, port, kiosk, officer_socket)
         self.lane_procs[lane_id] = lp
         return lp
 
@@ -433,6 +462,8 @@ class Stack:
                 proc.stop()
             except Exception:  # one stuck child must not keep the others running
                 log.exception("stopping %s", proc.name)
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -4,7 +4,8 @@
     rocars crossings list --lane LMC-I-01 --outcome sent-to-inspection --all --json
 
 Times are ISO 8601 (Hong Kong time without an offset) or relative: ``-2h`` (ago),
-``+30m`` (write ``--since=-2h``: argparse takes a bare ``-2h`` for an option). ``--since`` is inclusive, ``--until`` exclusive; both filter on when the lane
+``+30m``; write ``--since=-2h``, as argparse takes a bare ``-2h`` for an option.
+``--since`` is inclusive, ``--until`` exclusive; both filter on when the lane
 recorded the event.
 """
 

@@ -460,7 +460,12 @@ def rebundle(
             # Without this row the old control point's lanes would keep the trip in their
             # caches (and clear the truck there) until their next snapshot.
             record_change(
-                "trip_changed", old_cp.code, trip.direction, trip.reference, {"moved_to": new_cp.code}, now=now
+                "trip_changed",
+                old_cp.code,
+                trip.direction,
+                trip.reference,
+                {"moved_to": new_cp.code},
+                now=now,
             )
     return trip
 

@@ -38,6 +38,10 @@ _MIN_CONTRAST = 30.0
 # A personalised mark has no grammar to check it by: demand its characters well centred
 # on a board found by colour, or framed by a border when found by edges or by its text.
 _PERSONALISED_MAX_IMBALANCE = 1.0
+# Grey levels added to Otsu's threshold, tried in turn while there is no read (tuning set:
+# -12 parts characters blur has joined, +12 and +24 mend strokes blur has broken).
+_INK_BIASES = (0.0, -12.0, 12.0, 24.0)
+_RIVAL_CONFIDENCE = 0.4  # a rival mark read this confidently at another threshold blocks a consensus
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
@@ -117,18 +121,54 @@ class PlateReader:
         return PlateRead(best.mark, best.confidence, ms, best.kind, best.cand.corners)
 
     def _read_candidate(self, frame: np.ndarray, cand: Candidate, deadline: float) -> _Scored | None:
+        """Segment and judge the candidate at Otsu's threshold; only if that gives no
+        confident read, at thresholds that count more or less as ink (blur and dim light
+        break thin strokes or join neighbours, and a broken character is no character).
+
+        A read at a moved threshold is a second look, and a second look can see what is
+        not there (a broken 0 as a 9): it is accepted only when another threshold read the
+        same mark too, one of them confidently, and no threshold read a rival mark.
+        """
         flat = warp(frame, cand)
-        seg = segment(flat, 2 if cand.two_row else 1)
-        if seg is None or seg.cut or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
+        seen: list[_Scored] = []
+        first: _Scored | None = None
+        for k, ink_bias in enumerate(_INK_BIASES):
+            seg = segment(flat, 2 if cand.two_row else 1, ink_bias)
+            if seg is None or seg.cut or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
+                continue
+            if not plate_like(seg, centred=cand.cue != "text"):
+                continue
+            try:
+                scored = self._judge(seg, cand, deadline)
+            except DeviceTimeout:
+                log.debug("anpr: time limit reached on a candidate")
+                self._timed_out = True
+                break
+            if scored is None:
+                if k == 0:
+                    break  # characters seen whole and still refused: no threshold changes that
+                continue
+            if k == 0:
+                if scored.confidence >= self.min_confidence:
+                    return scored
+                first = scored
+            seen.append(scored)
+            agreed = self._threshold_consensus(seen)
+            if agreed is not None:
+                return agreed
+        # Otsu's own read below the confidence threshold (read() reports it as no read, with
+        # its confidence for diagnostics); a moved threshold's read without consensus: none.
+        return seen[0] if seen and seen[0] is first else None
+
+    def _threshold_consensus(self, seen: list[_Scored]) -> _Scored | None:
+        marks = {s.mark for s in seen if s.confidence >= _RIVAL_CONFIDENCE}
+        if len(marks) != 1:
             return None
-        if not plate_like(seg, centred=cand.cue != "text"):
-            return None
-        try:
-            return self._judge(seg, cand, deadline)
-        except DeviceTimeout:
-            log.debug("anpr: time limit reached on a candidate")
-            self._timed_out = True
-            return None
+        same = [s for s in seen if s.mark in marks]
+        best = max(same, key=lambda s: s.confidence)
+        if len(same) >= 2 and best.confidence >= self.min_confidence:
+            return best
+        return None
 
     def _judge(self, seg: Segmented, cand: Candidate, deadline: float) -> _Scored | None:
         """Read the candidate three ways (binary, grey, thinned) and let the readings vote.
@@ -175,8 +215,12 @@ class PlateReader:
                     break  # three readings agree already: the last view cannot change that
                 letters = self.engine.read_line(
                     compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
-                digits = self.engine.read_line(
-                    compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
+                if len(view) - split == 1:  # one digit: a line of one glyph often reads empty
+                    digits = self.engine.read_line(
+                        compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS, word=True)
+                else:
+                    digits = self.engine.read_line(
+                        compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
                 mark = letters.text + digits.text
                 if len(mark) == seg.blobs and grammar.is_standard(mark):
                     votes.setdefault(mark, []).append(_score(letters, digits))
@@ -206,7 +250,7 @@ class PlateReader:
         if alone is not None:
             # Read alone, out of the LSTM's context, the characters spelt the leading mark:
             # evidence independent of the line readings, so it counts as one more reading.
-            scores = scores + [alone]
+            scores = [*scores, alone]
             votes[mark] = scores
         valid = sum(len(v) for v in votes.values())
         conf = sum(scores) / len(scores) * len(scores) / valid
@@ -239,22 +283,35 @@ class PlateReader:
                 charset = grammar.PLATE_CHARSET
             else:
                 charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
-            alone = self.engine.read_line(compose([views[0][i]]), _left_ms(deadline), charset, word=True)
-            if len(alone.text) == 1 and alone.text != char and alone.min_confidence >= _GLYPH_VETO:
-                again = self.engine.read_line(compose([views[-1][i]]), _left_ms(deadline), charset, word=True)
-                if again.text != char:
+            reads = self._read_alone(views[0][i], charset, char, deadline)
+            if reads[-1].text == char:
+                confs.append(reads[-1].min_confidence)
+                continue
+            if any(len(r.text) == 1 and r.min_confidence >= _GLYPH_VETO for r in reads):
+                again = self._read_alone(views[-1][i], charset, char, deadline)
+                if again[-1].text != char:
                     return True, None
                 missing += 2  # the views disagree: no agreement either
-                continue
-            if alone.text == char:
-                confs.append(alone.min_confidence)
-            elif not alone.text:
+            elif not any(r.text for r in reads):
                 missing += 1
             else:
                 missing += 2  # something else, unsure: no agreement
         if missing > (1 if len(mark) >= 4 else 0) or not confs:
             return False, None
         return False, 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
+
+    def _read_alone(self, glyph: np.ndarray, charset: str, char: str, deadline: float) -> list[LineRead]:
+        """One character read alone, as a line and, unless that found ``char``, as a word.
+
+        Each mode has its blind spots on a lone glyph: as a word Tesseract reads a bold V as
+        N, as a line a P as D, or a blurred F as "FE", or nothing at all. The last reading
+        is ``char`` when either mode found it.
+        """
+        image = compose([glyph])
+        reads = [self.engine.read_line(image, _left_ms(deadline), charset)]
+        if reads[0].text != char:
+            reads.append(self.engine.read_line(image, _left_ms(deadline), charset, word=True))
+        return reads
 
     def close(self) -> None:
         self.engine.close()

@@ -76,9 +76,13 @@ def flatten(grey: np.ndarray) -> np.ndarray:
     return cv2.divide(grey, background, scale=255)
 
 
-def _threshold(flat: np.ndarray) -> np.ndarray:
+def _threshold(flat: np.ndarray, ink_bias: float = 0.0) -> np.ndarray:
+    """Otsu's threshold, moved by ``ink_bias`` grey levels: positive counts more as ink,
+    closing the gaps that blur and a dim light break into thin strokes."""
     flat = cv2.GaussianBlur(flat, (3, 3), 0)
-    _, binary = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    level, binary = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    if ink_bias:
+        _, binary = cv2.threshold(flat, min(254.0, level + ink_bias), 255, cv2.THRESH_BINARY_INV)
     return binary
 
 
@@ -102,10 +106,12 @@ def _erase_border(binary: np.ndarray) -> np.ndarray:
     return cv2.subtract(binary, straight)
 
 
-def segment(grey: np.ndarray, expect_rows: int) -> Segmented | None:
-    """The plate's characters as one clean line, or None when nothing character-like is there."""
+def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmented | None:
+    """The plate's characters as one clean line, or None when nothing character-like is there.
+
+    ``ink_bias``: grey levels added to Otsu's threshold (see ``_threshold``)."""
     flat = flatten(grey)
-    raw = _threshold(flat)
+    raw = _threshold(flat, ink_bias)
     binary = _erase_border(raw)
     h, w = binary.shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -313,6 +319,12 @@ def _consensus(row: list[Box]) -> list[Box] | None:
     if kept:
         left, right = min(b[0] for b in kept), max(b[0] + b[2] for b in kept)
         if any(left < b[0] + b[2] / 2 < right for b in row if not fits(b)):
+            return None
+        # A misfit just a character's gap from either end, most of a character tall, may be
+        # a character blur has changed (a lost 1 turns "CT71" into the valid "CT7"): refuse.
+        near = [b for b in row if not fits(b) and b[3] >= 0.6 * median_h
+                and -2 <= max(left - (b[0] + b[2]), b[0] - right) <= 0.5 * median_h]
+        if near:
             return None
     return kept
 

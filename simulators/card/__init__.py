@@ -4,10 +4,14 @@ from simulators.card.applet import CardProfile, VirtualCard
 from simulators.card.issuer import (
     Issuer,
     clone,
+    driver_cards,
+    hkid,
     load_card,
+    load_card_directory,
     personalise,
     save_card,
     standard_cards,
+    write_driver_set,
     write_standard_set,
 )
 from simulators.card.vpcd import VirtualCardServer
@@ -18,9 +22,13 @@ __all__ = [
     "VirtualCard",
     "VirtualCardServer",
     "clone",
+    "driver_cards",
+    "hkid",
     "load_card",
+    "load_card_directory",
     "personalise",
     "save_card",
     "standard_cards",
+    "write_driver_set",
     "write_standard_set",
 ]

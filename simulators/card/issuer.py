@@ -27,7 +27,34 @@ from cryptography.x509.oid import NameOID
 from drivers.card.application import IDENTITY_DIGEST_OID, Identity
 from simulators.card.applet import CardProfile
 
-__all__ = ["Issuer", "clone", "load_card", "personalise", "save_card", "standard_cards", "write_standard_set"]
+__all__ = [
+    "Issuer",
+    "clone",
+    "driver_cards",
+    "hkid",
+    "load_card",
+    "load_card_directory",
+    "personalise",
+    "save_card",
+    "standard_cards",
+    "write_driver_set",
+    "write_standard_set",
+]
+
+_HKID_PREFIX_LETTERS = "ABCDEGHJKMNPRSTVWYZ"
+
+
+def hkid(letters: str, digits: str) -> str:
+    """A Hong Kong identity card number with its check digit, e.g. ``hkid("A", "123456")``
+    is ``A123456(3)``: weights 9..2 over the (space-padded) letters, A=10 .. Z=35, space=36,
+    and the six digits; the check makes the sum divisible by 11 (10 is written ``A``)."""
+    if not (1 <= len(letters) <= 2 and letters.isascii() and letters.isalpha() and letters.isupper()):
+        raise ValueError(f"letters: one or two capital letters (got {letters!r})")
+    if not (len(digits) == 6 and digits.isascii() and digits.isdigit()):
+        raise ValueError(f"digits: six digits (got {digits!r})")
+    values = [36 if ch == " " else ord(ch) - 55 for ch in letters.rjust(2)] + [int(d) for d in digits]
+    check = (11 - sum(v * w for v, w in zip(values, range(9, 1, -1), strict=True)) % 11) % 11
+    return f"{letters}{digits}({'A' if check == 10 else check})"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -147,19 +174,19 @@ def standard_cards(issuer: Issuer, today: dt.date | None = None) -> dict[str, Ca
     today = today or dt.datetime.now(dt.UTC).date()
     valid_until = today + dt.timedelta(days=5 * 365)
     good = personalise(
-        issuer, Identity("4000123456789012", "K1234567(8)", "CHAN Tai Man", valid_until), label="good"
+        issuer, Identity("4000123456789012", hkid("K", "123456"), "CHAN Tai Man", valid_until), label="good"
     )
     second = personalise(
-        issuer, Identity("4000987654321098", "R7654321(0)", "LI Siu Ming", valid_until), label="second"
+        issuer, Identity("4000987654321098", hkid("R", "765432"), "LI Siu Ming", valid_until), label="second"
     )
     expired = personalise(
         issuer,
-        Identity("4000555566667777", "M5556667(1)", "WONG Ka Fai", today - dt.timedelta(days=3)),
+        Identity("4000555566667777", hkid("M", "555666"), "WONG Ka Fai", today - dt.timedelta(days=3)),
         label="expired",
     )
     foreign = personalise(
         Issuer.create("Untrusted Issuer"),
-        Identity("4000111122223333", "X1112223(3)", "CHEUNG Wing", valid_until),
+        Identity("4000111122223333", hkid("X", "111222"), "CHEUNG Wing", valid_until),
         label="foreign",
     )
     return {
@@ -210,3 +237,59 @@ def write_standard_set(directory: Path, today: dt.date | None = None) -> dict[st
     for label, profile in standard_cards(issuer, today).items():
         paths[label] = save_card(profile, directory / "cards" / label)
     return paths
+
+
+_SURNAMES = ("CHAN", "WONG", "LEUNG", "HO", "NG", "LAM", "TSANG", "CHEUNG", "YIP", "FUNG")
+_GIVEN = ("Ka Ming", "Siu Fung", "Wai Keung", "Chi Wai", "Kin Man", "Hoi Yan", "Tak Shing", "Yuk Lan")
+
+
+def driver_cards(issuer: Issuer, count: int, today: dt.date | None = None) -> dict[str, CardProfile]:
+    """``count`` more good driver cards, ``driver-01`` .. : the same for the same ``count``
+    (card numbers, names and valid HKIDs are derived from the position, keys are new)."""
+    if not 1 <= count <= 999:
+        raise ValueError(f"count: must be 1..999 (got {count})")
+    today = today or dt.datetime.now(dt.UTC).date()
+    valid_until = today + dt.timedelta(days=5 * 365)
+    cards = {}
+    for n in range(1, count + 1):
+        label = f"driver-{n:02d}"
+        identity = Identity(
+            f"4000{200000000000 + n:012d}",
+            hkid(_HKID_PREFIX_LETTERS[n % len(_HKID_PREFIX_LETTERS)], f"{(300007 * n) % 1000000:06d}"),
+            f"{_SURNAMES[n % len(_SURNAMES)]} {_GIVEN[n // len(_SURNAMES) % len(_GIVEN)]}",
+            valid_until,
+        )
+        cards[label] = personalise(issuer, identity, label=label)
+    return cards
+
+
+def write_driver_set(directory: Path, count: int, today: dt.date | None = None) -> dict[str, Path]:
+    """A card directory for ``rocars-sim lane --cards DIR``: DIR/issuer (created if absent)
+    and DIR/cards/driver-NN for each card; returns the paths like ``write_standard_set``."""
+    issuer_dir = directory / "issuer"
+    issuer = Issuer.load(issuer_dir) if (issuer_dir / "issuer_key.pem").exists() else Issuer.create()
+    paths = {"issuer": issuer.save(issuer_dir)}
+    for label, profile in driver_cards(issuer, count, today).items():
+        paths[label] = save_card(profile, directory / "cards" / label)
+    return paths
+
+
+def load_card_directory(directory: Path) -> tuple[Path, dict[str, CardProfile]]:
+    """A card directory (as ``write_driver_set`` writes it): its issuer.pem and its cards."""
+    issuer_pem = directory / "issuer" / "issuer.pem"
+    if not issuer_pem.is_file():
+        raise ValueError(f"cards: {directory} has no issuer/issuer.pem (write one with "
+                         "python -m simulators.card drivers DIR --count N)")
+    cards_dir = directory / "cards"
+    found = []
+    if cards_dir.is_dir():
+        found = sorted(p for p in cards_dir.iterdir() if (p / "card.json").is_file())
+    if not found:
+        raise ValueError(f"cards: {directory} has no cards/<label>/card.json")
+    cards: dict[str, CardProfile] = {}
+    for path in found:
+        profile = load_card(path)
+        if profile.label in cards:
+            raise ValueError(f"cards: label {profile.label!r} appears twice in {directory}")
+        cards[profile.label] = profile
+    return issuer_pem, cards

@@ -460,3 +460,67 @@ def test_wrong_codes_lock_the_driver_out_for_a_while(central: CentralUnderTest) 
     _bundle(central, world, [], empty=True, token=world.other_driver_token, secret=world.other_driver_secret)
     central.clock.advance(timedelta(minutes=15))
     assert _bundle(central, world, ccrns).ccrns == ccrns
+
+
+def _booked(c: CentralUnderTest, token: str, cp: str) -> int:
+    reply = c.stubs(token).bundling.GetSlotAvailability(
+        bundling_pb2.GetSlotAvailabilityRequest(control_point=cp, direction=common_pb2.IMPORT, slots=96),
+        timeout=10,
+    )
+    return sum(s.booked for s in reply.slots)
+
+
+def test_rebundle_to_another_control_point_moves_slot_and_tells_both(central_both: CentralUnderTest) -> None:
+    from central.store import changes
+
+    c = central_both
+    world = c.world()
+    (at_lmc,) = _file(c, world.company_token)
+    (at_sbc,) = _file(c, world.company_token, control_point="SBC")
+    trip = _bundle(c, world, [at_lmc])
+    driver = c.stubs(world.driver_token).bundling
+    # Every CCRN must be filed for the new control point; the trip stays where it was.
+    with pytest.raises(grpc.RpcError) as err:
+        driver.RebundleTrip(
+            bundling_pb2.RebundleTripRequest(
+                trip_reference=trip.reference,
+                security_code=c.next_totp(world.driver_secret),
+                ccrns=[at_lmc],
+                control_point="SBC",
+            ),
+            timeout=10,
+        )
+    assert "another control point" in _fields(err)["ccrns[0]"]
+    with pytest.raises(grpc.RpcError) as err:
+        driver.RebundleTrip(
+            bundling_pb2.RebundleTripRequest(
+                trip_reference=trip.reference,
+                security_code=c.next_totp(world.driver_secret),
+                ccrns=[at_sbc],
+                control_point="XXX",
+            ),
+            timeout=10,
+        )
+    assert "control_point" in _fields(err)
+    before = changes.head()
+    moved = driver.RebundleTrip(
+        bundling_pb2.RebundleTripRequest(
+            trip_reference=trip.reference,
+            security_code=c.next_totp(world.driver_secret),
+            ccrns=[at_sbc],
+            control_point="sbc",
+        ),
+        timeout=10,
+    )
+    assert (moved.control_point, list(moved.ccrns)) == ("SBC", [at_sbc])
+    assert moved.expected_arrival == trip.expected_arrival  # kept
+    assert _booked(c, world.driver_token, "LMC") == 0 and _booked(c, world.driver_token, "SBC") == 1
+    seen = {
+        (r.kind, r.control_point)
+        for cp in ("LMC", "SBC")
+        for r in changes.changes_after(before, cp, common_pb2.IMPORT, 100)
+        if r.entity_id == trip.reference
+    }
+    database_proxy.close()
+    # Without the LMC row, LMC's lanes would keep the trip and clear the truck there.
+    assert {("trip_changed", "SBC"), ("trip_changed", "LMC")} <= seen

@@ -28,7 +28,8 @@ class Checkpoint:
     lanes: list[str]
 
     def driver(self, lane: str) -> LaneDriver:
-        return LaneDriver(LaneControl(self.stack.control_socket), lane, self.stack.lane_procs[lane].journal)
+        lp = self.stack.lane_procs[lane]
+        return LaneDriver(LaneControl(self.stack.control_socket), lane, lp.journal, lp.officer_socket)
 
     def truck(self, name: str) -> TruckCase:
         truck = self.trucks[name]
@@ -68,8 +69,11 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkpoint]
         mismatch_plate = next(v).plate
         trucks["mismatch"] = TruckCase("mismatch", mismatch_plate, seeded.vehicles[0].tag, "good")
         trucks["unknown"] = TruckCase("unknown", "ZZ9001", "E2801160FFFF000000000001", "good")
-        supply = TripSupply(seeded, list(trucks.values())).start()
+        trucks["after"] = TruckCase("clear", *_pt(next(v)), "second")  # behind a turned-away truck
+        # Kiosks first, as the checkpoint does: a lane learns a vehicle only with a trip,
+        # so the unbundled truck's trip must exist once while they sync.
         stack.start_kiosks()
+        supply = TripSupply(seeded, list(trucks.values())).start()
         yield Checkpoint(stack, seeded, supply, trucks, lanes)
     finally:
         stack.close()

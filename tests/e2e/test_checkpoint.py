@@ -4,7 +4,8 @@ the kiosk's decision and its reasons (the kiosk journal) and, where the case is 
 delivery, what central holds afterwards.
 
 The tests share one checkpoint and run in file order: a referred truck waits at the arm
-for an officer, so the four referral cases come last, one per lane.
+for an officer, so the four referral cases come last, one per lane, and the last test
+clears them (officer override or reversing out).
 """
 
 from __future__ import annotations
@@ -46,8 +47,7 @@ def _delivered(cp: Checkpoint) -> int:
         wait_until(
             "central's event count",
             lambda: (
-                central_event_count(cp.seeded.officer) is not None
-                and central_event_count(cp.seeded.officer)
+                central_event_count(cp.seeded.officer) is not None and central_event_count(cp.seeded.officer)
             ),
             10.0,
         )
@@ -149,3 +149,31 @@ def test_referred_cases(checkpoint: Checkpoint, name: str, lane: int, reason: st
     assert _delivered(checkpoint) == _sent(checkpoint)
     if truck.trip and name != "unbundled":
         assert trip_statuses(checkpoint.seeded.officer, "LMC")[truck.trip] == TRIP_REFERRED
+
+
+def test_referrals_are_cleared_by_an_officer_or_by_turning_away(checkpoint: Checkpoint) -> None:
+    """After test_referred_cases: the officer at the kiosk releases the wrong-tag truck and
+    sends the unbundled one to inspection (officer_override decisions, delivered to
+    central); the unknown and cloned-card trucks reverse out; the lane takes the next truck."""
+    for name, lane, action, code in (
+        ("mismatch", 2, "release", "OFFICER_RELEASE"),
+        ("unbundled", 1, "inspect", "OFFICER_INSPECT"),
+    ):
+        truck = checkpoint.trucks[name]
+        assert truck.outcome == "referred", truck.problems
+        truck.officer = action
+        driver = checkpoint.driver(checkpoint.lanes[lane])
+        assert driver.finish(truck), truck.problems
+        override = truck.override or {}
+        assert override.get("outcome") == "officer_override" and reason_codes(override) == [code], override
+        assert override.get("officer_id") == "CP0001" and override.get("note")
+        assert override.get("registration_mark") == (truck.record or {}).get("registration_mark")
+    for name, lane in (("unknown", 0), ("cloned", 3)):
+        truck = checkpoint.trucks[name]
+        driver = checkpoint.driver(checkpoint.lanes[lane])
+        assert driver.finish(truck) and truck.turned_away, truck.problems
+    assert _delivered(checkpoint) == _sent(checkpoint)
+    after = checkpoint.truck("after")
+    driver = checkpoint.driver(checkpoint.lanes[0])
+    driver.run(after)
+    assert after.outcome == "released" and after.problems == [], after.problems

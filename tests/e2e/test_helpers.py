@@ -58,18 +58,30 @@ def test_seeded_drivers_and_tags_are_well_formed() -> None:
     assert all(len(epc_for(n)) == 24 and int(epc_for(n), 16) for n in (1, 255, 10**6))
 
 
-def test_every_lane_ends_with_one_referral_case() -> None:
+def test_every_lane_takes_its_referral_cases_then_a_clear_truck() -> None:
     fleet = [Vehicle(f"AB{n + 1}", epc_for(n + 1)) for n in range(20)]
     lanes = ["L1", "L2", "L3", "L4"]
-    plan = plan_traffic(lanes, fleet, trucks=6)
+    plan = plan_traffic(lanes, fleet, trucks=6, cards=("good", "second", "driver-01"))
     kinds = [t.kind for t in plan.all()]
-    assert kinds.count("inspect") == 1 and kinds.count("clear") == 5
+    assert kinds.count("inspect") == 1 and kinds.count("clear") == 5 + len(lanes)
     assert [plan.last[lane][0].kind for lane in lanes] == ["unknown", "unbundled", "mismatch", "cloned"]
+    assert all(plan.last[lane][-1].kind == "clear" for lane in lanes)  # the lane goes on
     assert sum(len(t) for t in plan.outage.values()) == 2
     plates = [t.plate for t in plan.all()]
     assert len(set(plates)) == len(plates)  # no truck comes twice
     mismatch = plan.last["L3"][0]
     assert mismatch.tag == fleet[0].tag and mismatch.plate != fleet[0].plate
+    referrals = ("unknown", "unbundled", "mismatch", "cloned")
+    officers = {t.kind: t.officer for t in plan.all() if t.kind in referrals}
+    assert officers == {"unknown": None, "unbundled": "inspect", "mismatch": "release", "cloned": None}
+    assert {t.card for t in plan.all() if t.kind == "clear"} == {"good", "second", "driver-01"}
+
+
+def test_with_two_lanes_each_takes_two_referrals() -> None:
+    fleet = [Vehicle(f"AB{n + 1}", epc_for(n + 1)) for n in range(20)]
+    plan = plan_traffic(["L1", "L2"], fleet, trucks=4)
+    assert [t.kind for t in plan.last["L1"]] == ["unknown", "mismatch", "clear"]
+    assert [t.kind for t in plan.last["L2"]] == ["unbundled", "cloned", "clear"]
 
 
 def test_decisions_are_read_from_the_journal_with_a_torn_last_line(tmp_path: Path) -> None:

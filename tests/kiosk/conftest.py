@@ -36,7 +36,7 @@ KNOWN_PLATE = "AB1234"
 KNOWN_EPC = "E2000017221101441890ABCD"
 UNKNOWN_EPC = "E2000017221101441890FFFF"
 GOOD_CARD_NUMBER = "4000123456789012"  # simulators.card.issuer.standard_cards "good"
-GOOD_DRIVER = "K1234567(8)"
+GOOD_DRIVER = "K123456(0)"  # ... and its holder's HKID
 
 
 def wait_for(
@@ -64,22 +64,28 @@ def _stamp(epoch_s: float) -> Timestamp:
     return ts
 
 
-def prefill_cache(path: Path, *, verdict: common_pb2.Verdict = common_pb2.CLEAR) -> None:
-    """One registered vehicle, its driver and one bundled trip now, through the cache's own
-    apply path (as if central's feed had sent them)."""
+def prefill_cache(
+    path: Path,
+    *,
+    verdict: common_pb2.Verdict = common_pb2.CLEAR,
+    driver: tuple[str, str, str] = (GOOD_DRIVER, GOOD_CARD_NUMBER, "CHAN Tai Man"),
+) -> None:
+    """One registered vehicle, its driver (document, card number, name) and one bundled trip
+    now, through the cache's own apply path (as if central's feed had sent them)."""
     now = time.time()
+    document, card_number, name = driver
     batch = sync_pb2.SyncBatch(
         vehicles=[sync_pb2.SyncVehicle(registration_mark=KNOWN_PLATE, tag_epc=KNOWN_EPC, active=True)],
         drivers=[
             sync_pb2.SyncDriver(
-                document_number=GOOD_DRIVER, card_number=GOOD_CARD_NUMBER, name="CHAN Tai Man", active=True
+                document_number=document, card_number=card_number, name=name, active=True
             )
         ],
         trips=[
             sync_pb2.SyncTrip(
                 reference="TRIP-0001",
                 registration_mark=KNOWN_PLATE,
-                driver_document_number=GOOD_DRIVER,
+                driver_document_number=document,
                 control_point="LMC",
                 direction=common_pb2.IMPORT,
                 slot_start=_stamp(now - 600),
@@ -108,6 +114,10 @@ class LaneRig:
     @property
     def cache_path(self) -> Path:
         return self.state_dir / "cache.sqlite3"
+
+    @property
+    def officer_socket(self) -> Path:
+        return self.config_path.parent / f"officer-{self.lane_id}.sock"
 
     @property
     def journal_path(self) -> Path:
@@ -158,12 +168,17 @@ def short_dir() -> Iterator[Path]:
 
 
 def make_rig(
-    short_dir: Path, *, camera: bool = False, lane: dict[str, Any] | None = None, lanes: int = 1
+    short_dir: Path,
+    *,
+    camera: bool = False,
+    lane: dict[str, Any] | None = None,
+    lanes: int = 1,
+    card_dir: Path | None = None,
 ) -> LaneRig:
     """The simulated lane(s) and the first lane's kiosk configuration (``lane_config`` for more)."""
     if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
         pytest.fail("pcscd is needed for the lane's card reader (apt-get install pcscd vsmartcard-vpcd)")
-    sim = LaneSimulation(short_dir / "sim", lanes=lanes, camera=camera, motion_time=0.4)
+    sim = LaneSimulation(short_dir / "sim", lanes=lanes, camera=camera, motion_time=0.4, card_dir=card_dir)
     try:
         sim.start()
     except RuntimeError as exc:
@@ -196,6 +211,7 @@ def lane_config(
         "cache": {"path": str(state_dir / "cache.sqlite3")},
         "journal": {"path": str(state_dir / "journal")},
         "metrics": {"listen": "127.0.0.1:0"},
+        "officer": {"socket": str(short_dir / f"officer-{lane_id}.sock")},
     }
     for name, table in tables.get("devices", {}).items():
         config[f"devices.{name}"] = table

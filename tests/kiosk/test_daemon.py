@@ -3,7 +3,6 @@ pseudo-terminals and a private pcscd, deciding from its local cache."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import re
 import signal
@@ -44,18 +43,12 @@ def metrics_port(kiosk: Kiosk) -> int:
 
 
 def scrape(port: int) -> str:
-    # Seen once (1 run in ~10), while the I/O module was unplugged and replugged: a reply
-    # that began mid-body (BadStatusLine). Suspected: a file descriptor closed twice on the
-    # serial port's failure path, closing the scrape's socket under the server. Reported;
-    # one retry here so that the lane behaviour under test is what this test judges.
-    for attempt in (1, 2):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-                return reply.read().decode()
-        except (http.client.HTTPException, ConnectionError):
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    # Once a reply began mid-body here while the I/O module was unplugged and replugged:
+    # the simulator's device thread (in this process) read from a port fd that unplug()
+    # had closed and the process had given to this scrape's socket. Fixed in
+    # simulators/serial_pty.py (tests/simulators/test_serial_pty.py); no retry masks it now.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return str(reply.read().decode())
 
 
 def assert_replays_identically(rig: LaneRig, decisions: int) -> None:
@@ -396,11 +389,11 @@ def test_a_card_read_just_before_the_loop_sees_the_truck_counts_for_it(
     rig: LaneRig, kiosk_factory: Callable[..., Kiosk]
 ) -> None:
     """The driver is quicker than loop detection: the card is authenticated before the
-    arrival. Read within pre_arm_window_s of it, it is this driver's, as a tag would be."""
+    arrival. Read within pre_arm_window_s of it, it is this driver's, as a tag would be
+    (the lane logic's own rule: nothing is re-presented by the kiosk)."""
     kiosk = kiosk_factory(rig)
     rig.cmd("insert_card", card="good")
     time.sleep(0.8)  # the card is read (pcscd polls vpcd every 0.4 s) before the truck is seen
     rig.cmd("arrive", plate=KNOWN_PLATE, tag=KNOWN_EPC, length=8, speed=10)
     wait_for(lambda: released(rig), 15, "the release on the card read before the arrival", detail=kiosk.log)
-    assert "counts for it" in kiosk.full_log()
     assert rig.crossings() == [(f"{rig.lane_id}:000000000001", "released")]

@@ -15,7 +15,17 @@ from lanes.commands import (
     SetLights,
     ShowMessage,
 )
-from lanes.events import CardRejected, CardRemoved, Device, DeviceAvailability, PlateDecided, TagRead, Tick
+from lanes.events import (
+    CardRejected,
+    CardRemoved,
+    Device,
+    DeviceAvailability,
+    Loop,
+    LoopChanged,
+    PlateDecided,
+    TagRead,
+    Tick,
+)
 from lanes.machine import Phase
 from lanes.reasons import CATALOGUE, MESSAGES, Severity
 from lanes.records import DriverRecord, ELockState, TripRecord, TripStatus, VehicleRecord, Verdict
@@ -205,6 +215,45 @@ def test_no_card_within_the_timeout_is_referred_and_a_forgotten_card_does_not_co
     lane.send(Tick(T0 + 5 + CONFIG.identify_timeout_s))
     (record,) = lane.records()
     assert record.outcome is Outcome.REFERRED and codes(record) == ["NO_CARD", "VERDICT_CLEAR"]
+
+
+def test_a_card_read_just_before_the_arrival_counts_for_the_arriving_truck() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip()})
+    lane.send(started())
+    lane.card(T0 + 5 - CONFIG.pre_arm_window_s + 0.1)  # the driver was quicker than the loop
+    lane.arrive(T0 + 5)
+    lane.send(Tick(T0 + 5 + CONFIG.tag_wait_s))
+    (record,) = lane.records()
+    assert record.outcome is Outcome.RELEASED and record.driver_id == DRIVER.driver_id
+
+
+def test_a_card_read_just_outside_the_pre_arm_window_does_not_count() -> None:
+    lane = Lane(trips={TRUCK.vehicle_id: trip()})
+    lane.send(started())
+    lane.card(T0 + 5 - CONFIG.pre_arm_window_s - 0.1)
+    lane.arrive(T0 + 5)
+    lane.send(Tick(T0 + 5 + CONFIG.tag_wait_s))
+    assert lane.records() == [] and lane.machine.message == "INSERT_CARD"
+
+
+def test_the_card_a_decision_took_does_not_count_for_the_next_truck() -> None:
+    """The previous driver's card, still in the reader within the pre-arm window of the
+    next arrival, was used: the next truck waits for its own driver's card."""
+    lane = Lane(trips={TRUCK.vehicle_id: trip(), OTHER_TRUCK.vehicle_id: trip(trip_id="TRIP-2",
+                                                                             vehicle_id=OTHER_TRUCK.vehicle_id)})
+    lane.send(started())
+    lane.arrive(T0 + 5)
+    lane.card(T0 + 6)
+    assert lane.records()[0].outcome is Outcome.RELEASED
+    for at, loop, occupied in ((6.2, Loop.SAFETY, True), (6.4, Loop.ARMING, False), (6.6, Loop.CLOSING, True),
+                               (6.8, Loop.SAFETY, False), (7.0, Loop.CLOSING, False)):
+        lane.send(LoopChanged(T0 + at, loop, occupied))  # a short, quick truck
+    assert lane.machine.phase is Phase.IDLE
+    lane.arrive(T0 + 6 + CONFIG.pre_arm_window_s - 1, tag=OTHER_TRUCK, plate=OTHER_TRUCK)
+    lane.send(Tick(T0 + 20))
+    assert len(lane.records()) == 1 and lane.machine.message == "INSERT_CARD"
+    lane.card(T0 + 21, OTHER_DRIVER)
+    assert [r.driver_id for r in lane.records()] == [DRIVER.driver_id, OTHER_DRIVER.driver_id]
 
 
 def test_card_removed_before_the_decision_must_be_inserted_again() -> None:

@@ -3,6 +3,7 @@ cursor, an abandoned snapshot, refused messages, and the look-ups' indexes."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,70 @@ def test_lookups(cache: LaneCache) -> None:
     for name, sql in plans.items():
         detail = " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql))
         assert "USING INDEX" in detail, (name, detail)
+
+
+def _plans_use_indexes(cache: LaneCache) -> bool:
+    plans = (
+        "SELECT * FROM cached_vehicle WHERE tag_epc = 'EA'",
+        "SELECT * FROM cached_driver WHERE card_number = 'KA'",
+        "SELECT * FROM cached_trip WHERE registration_mark = 'VA' AND status = 1",
+        "SELECT * FROM cached_watchlist WHERE subject = 'vehicle' AND value = 'VA'",
+    )
+    # A fresh comment per call: Python's statement cache would otherwise hand back the
+    # plan prepared before the indexes were dropped or built.
+    nonce = f" /* {time.monotonic_ns()} */"
+    return all(
+        "USING INDEX"
+        in " ".join(str(r[-1]) for r in cache.db.execute_sql("EXPLAIN QUERY PLAN " + sql + nonce))
+        for sql in plans
+    )
+
+
+def test_a_cold_start_builds_the_indexes_at_its_end_or_at_the_next_message(cache: LaneCache) -> None:
+    assert _plans_use_indexes(cache)
+    cache.apply(_msg(sync_pb2.SNAPSHOT_BEGIN, snapshot="s1"))
+    cache.apply(_msg(sync_pb2.SNAPSHOT_CHUNK, snapshot="s1", trips=("A", "B")))
+    assert not _plans_use_indexes(cache), "an empty cache loads its snapshot without indexes"
+    cache.apply(_msg(sync_pb2.SNAPSHOT_END, "c1", snapshot="s1"))
+    assert _plans_use_indexes(cache) and _refs(cache) == {"A", "B"}
+    assert int(cache.db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0]) > 0
+    trip = cache.open_trip_for_vehicle("VA")
+    assert trip is not None and trip.ccrns == ("CA",) and trip.slot_end == NOW + 1500
+    # A snapshot into a cache that holds data keeps its indexes (lanes are reading).
+    cache.apply(_msg(sync_pb2.SNAPSHOT_BEGIN, snapshot="s2"))
+    assert _plans_use_indexes(cache)
+    cache.apply(_msg(sync_pb2.SNAPSHOT_END, "c2", snapshot="s2"))
+    assert _refs(cache) == set()
+
+
+def test_an_abandoned_cold_start_and_a_reopened_file_get_their_indexes_back(tmp_path: Path) -> None:
+    cache = LaneCache.open(tmp_path / "lane.db", "LMC", Direction.IMPORT, clock=lambda: NOW)
+    cache.apply(_msg(sync_pb2.SNAPSHOT_BEGIN, snapshot="s1"))
+    cache.apply(_msg(sync_pb2.SNAPSHOT_CHUNK, snapshot="s1", trips=("A",)))
+    cache.apply(_msg(sync_pb2.HEARTBEAT, "c1"))  # the snapshot was cut short
+    assert _plans_use_indexes(cache)
+    cache.apply(_msg(sync_pb2.SNAPSHOT_BEGIN, snapshot="s2"))
+    cache.apply(_msg(sync_pb2.SNAPSHOT_CHUNK, snapshot="s2", trips=("B",)))
+    cache.close()  # the kiosk stopped mid-snapshot
+    again = LaneCache.open(tmp_path / "lane.db", "LMC", Direction.IMPORT, clock=lambda: NOW)
+    assert _plans_use_indexes(again) and again.cursor() == "c1"
+
+
+def test_a_cache_file_of_an_older_layout_is_rebuilt_by_a_snapshot(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the first layout: JSON columns, no user_version
+        conn.execute("CREATE TABLE cached_trip (reference TEXT PRIMARY KEY, verdict_reasons TEXT)")
+        conn.execute("INSERT INTO cached_trip VALUES ('OLD', '[]')")
+        conn.execute(
+            "CREATE TABLE sync_state (id INTEGER PRIMARY KEY, cursor TEXT, generation TEXT, "
+            "pending_snapshot TEXT, last_message_at REAL, lane_config TEXT)"
+        )
+        conn.execute("INSERT INTO sync_state VALUES (1, 'c9', 'g', '', NULL, '{}')")
+    cache = LaneCache.open(path, "LMC", Direction.IMPORT, clock=lambda: NOW)
+    assert cache.cursor() == "" and _refs(cache) == set(), "an old layout means a fresh snapshot"
+    cache.apply(_msg(sync_pb2.SNAPSHOT_BEGIN, snapshot="s1"))
+    cache.apply(_msg(sync_pb2.SNAPSHOT_CHUNK, snapshot="s1", trips=("A",)))
+    cache.apply(_msg(sync_pb2.SNAPSHOT_END, "c1", snapshot="s1"))
+    assert cache.trip("A") is not None and cache.cursor() == "c1"

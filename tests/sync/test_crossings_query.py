@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
