@@ -45,7 +45,7 @@ from rich.table import Table
 
 from simulators import seed as seeding
 from simulators.liveview import LiveView
-from simulators.scenario import OFFICER_ACTIONS, LaneControl, LaneDriver, TruckCase, decisions
+from simulators.scenario import OFFICER_ACTIONS, LaneControl, LaneDriver, TruckCase, decisions, reason_codes
 from simulators.stack import Stack, StackError, metric, scrape, wait_until
 
 log = logging.getLogger("checkpoint")
@@ -298,6 +298,10 @@ def print_summary(summary: Summary, console: Console) -> None:
         f"Referrals cleared: {len(overrides)} by an officer's override at the kiosk "
         f"({', '.join(f'{t.plate} {t.officer}' for t in overrides) or 'none'}), {turned} turned away"
     )
+    for t in overrides:
+        override = t.override or {}
+        codes = ", ".join(reason_codes(override))
+        console.print(f"  {t.plate}: {codes} by officer {override.get('officer_id')}: {override.get('note')}")
     console.print("Decisions per lane: " + ", ".join(f"{k} {v}" for k, v in summary.lanes.items()))
     console.print(
         f"Crossing events: lanes sent {summary.sent}, central received "

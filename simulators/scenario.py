@@ -171,8 +171,7 @@ class TruckCase:
     def afterwards(self) -> str:
         """What became of a referral: the officer's override, or the truck turned away."""
         if self.override is not None:
-            first = reason_codes(self.override)[0] if self.override.get("reasons") else "?"
-            return f"{first} by {self.override.get('officer_id')}: {self.override.get('note')}"
+            return f"officer {self.officer or '?'} ({self.override.get('officer_id')})"
         return "turned away (reversed out)" if self.turned_away else ""
 
     @property

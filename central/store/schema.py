@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # while an area does not exist yet.
 AREA_MODEL_MODULES: tuple[str, ...] = ("central.store.changes", "central.risk.models", "central.sync.models")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v2_submission_hash(db: peewee.Database) -> None:
@@ -44,8 +44,17 @@ def _v2_submission_hash(db: peewee.Database) -> None:
         )
 
 
+def _v3_crossing_indexes(db: peewee.Database) -> None:
+    """v3: indexes for officers' crossing queries by time window, control point and
+    outcome. ``create_tables(safe=True)`` in ``migrate`` already creates missing indexes
+    of existing tables (IF NOT EXISTS); this step makes the version say so."""
+    from central.sync.models import CrossingEventRecord
+
+    db.create_tables([CrossingEventRecord], safe=True)  # creates missing indexes too
+
+
 # version -> step that brings the schema from version-1 to version
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_submission_hash}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_submission_hash, 3: _v3_crossing_indexes}
 
 
 class SchemaError(RuntimeError):

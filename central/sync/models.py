@@ -32,7 +32,13 @@ class CrossingEventRecord(BaseModel):
 
     class Meta:
         table_name = "crossing_event"
-        indexes = ((("lane_code", "lane_sequence"), False),)
+        # Officers count and list crossings by time window, outcome and control point
+        # (rocars crossings): without these the window queries scan the whole table.
+        indexes = (
+            (("lane_code", "lane_sequence"), False),
+            (("occurred_at",), False),
+            (("control_point", "outcome", "occurred_at"), False),
+        )
 
 
 register_models(CrossingEventRecord)

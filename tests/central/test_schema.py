@@ -30,11 +30,16 @@ def test_v1_database_is_migrated_to_current(url: str) -> None:
     assert current_version(db) == SCHEMA_VERSION
     # Make it what version 1 of the code created: no request_hash column.
     db.execute_sql('ALTER TABLE "consignment" DROP COLUMN "request_hash"')
+    # ... nor the crossing-query indexes of version 3.
+    for index in ("crossing_event_occurred_at", "crossing_event_control_point_outcome_occurred_at"):
+        db.execute_sql(f'DROP INDEX "{index}"')
     _stamp(1)
     close_all()
     db = init_database(url)
     assert current_version(db) == SCHEMA_VERSION
     assert "request_hash" in {c.name for c in db.get_columns("consignment")}
+    indexes = {i.name for i in db.get_indexes("crossing_event")}
+    assert {"crossing_event_occurred_at", "crossing_event_control_point_outcome_occurred_at"} <= indexes
     close_all()
 
 
