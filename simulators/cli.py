@@ -1,6 +1,7 @@
 """``rocars-sim``: the lane devices emulated at their real interfaces.
 
-    rocars-sim lane --dir DIR [--lanes N]   a whole lane (or N): devices, config files,
+    rocars-sim lane --dir DIR [--lanes N] [--cards CARDS]
+                                            a whole lane (or N): devices, config files,
                                             control socket DIR/control.sock, prompt on a tty
     rocars-sim rfid --link PATH             only an RFID reader on a pty behind PATH
     rocars-sim io --link PATH               only a lane I/O module on a pty behind PATH

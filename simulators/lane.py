@@ -4,7 +4,9 @@
 the I/O module on pseudo-terminals (behind stable links ``DIR/lane-<id>-rfid`` and
 ``-io``), a vpcd card slot on a private pcscd (one per two lanes), and an HTTP MJPEG
 plate camera, then writes ``DIR/lane-<id>.toml`` in the shape the kiosk reads as is, and
-``DIR/lanes.json`` (lane ids -> config files, control socket) last, when all is ready.
+``DIR/lanes.json`` (lane ids -> config files, control socket, card labels and what each
+card's identity record says) last, when all is ready. ``card_dir`` (``--cards DIR``) adds
+the driver cards of ``python -m simulators.card drivers DIR`` and trusts their issuer.
 
 Technician commands (``handle``; the same over the JSON-lines control socket and the
 interactive prompt of ``rocars-sim lane``) take a ``lane`` (default: the first):

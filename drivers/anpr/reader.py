@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.anpr import glyphs as glyph_shapes
 from drivers.anpr import grammar
 from drivers.anpr.locate import Candidate, find_candidates, warp
 from drivers.anpr.ocr import LineRead, OcrEngine, open_engine
@@ -279,6 +280,8 @@ class PlateReader:
         confs: list[float] = []
         missing = 0
         for i, char in enumerate(mark):
+            if glyph_shapes.doubtful(views[0][i], char):
+                return True, None  # its shape prefers a look-alike that Tesseract never offers
             if split is None or i in suspects:
                 charset = grammar.PLATE_CHARSET
             else:

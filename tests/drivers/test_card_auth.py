@@ -67,7 +67,7 @@ def test_good_card_is_authenticated_and_uses_61xx_and_6cxx(
     recorder = Recorder(cards["good"])
     identity = verifier(issuer).authenticate(CardChannel(recorder))
     assert identity == Identity(
-        "4000123456789012", "K1234567(8)", "CHAN Tai Man", TODAY + dt.timedelta(days=5 * 365)
+        "4000123456789012", "K123456(0)", "CHAN Tai Man", TODAY + dt.timedelta(days=5 * 365)
     )
     sws = recorder.status_words()
     assert any(sw >> 8 == 0x61 for sw in sws), "SELECT/INTERNAL AUTHENTICATE should answer 61xx"
@@ -122,7 +122,7 @@ def test_identity_record_swapped_under_a_genuine_certificate_is_refused(
 ) -> None:
     good = cards["good"]
     forged = Identity(
-        "4000123456789012", "K1234567(8)", "SOMEONE Else", TODAY + dt.timedelta(days=900)
+        "4000123456789012", "K123456(0)", "SOMEONE Else", TODAY + dt.timedelta(days=900)
     ).encode()
     tampered = CardProfile("tampered", forged, good.certificate_der, good.private_key)
     with pytest.raises(CardRefused) as refused:

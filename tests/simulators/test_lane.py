@@ -323,3 +323,17 @@ def test_rocars_sim_lane_end_to_end(lane_process: tuple[subprocess.Popen[bytes],
     assert _request(sock, {"cmd": "quit"})["ok"]
     assert proc.wait(15) == 0
     assert not (directory / "control.sock").exists()
+
+
+def test_a_card_directory_without_cards_or_issuer_is_refused_naming_it(tmp_path: Path) -> None:
+    from simulators.card import load_card_directory, write_driver_set
+
+    with pytest.raises(ValueError, match=r"^cards: .* has no issuer/issuer.pem"):
+        load_card_directory(tmp_path)
+    write_driver_set(tmp_path / "set", 2)
+    issuer_pem, cards = load_card_directory(tmp_path / "set")
+    assert sorted(cards) == ["driver-01", "driver-02"] and issuer_pem.is_file()
+    for card in (tmp_path / "set" / "cards").iterdir():
+        (card / "card.json").unlink()
+    with pytest.raises(ValueError, match=r"^cards: .* has no cards/<label>/card.json"):
+        load_card_directory(tmp_path / "set")
