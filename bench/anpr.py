@@ -3,8 +3,9 @@
 Runs with no arguments in a few minutes. Every level has 60 vehicles of 5 frames each
 (300 frames): single-frame figures count every frame, multi-frame figures feed each
 vehicle's 5 reads to a PlateVoter and score its decision. Seeds start at 100000, far from
-the seeds the reader was tuned on (0-149); the "normal-heldout" row also uses fonts the
-reader was never tuned on (FreeSans Bold, Liberation Sans Narrow Bold).
+the seeds the reader was tuned on (0-149) and checked on (1000-1149); the "normal-heldout"
+row also uses fonts the reader was never tuned on (FreeSans Bold, Liberation Sans Narrow
+Bold), nor its shape templates drawn from (drivers/anpr/glyphs.py).
 
 Also measured in the same run: the Tesseract binding, persistent API (tesserocr) against
 a process per call (pytesseract), on the same frames; the ratio is what to read, as the

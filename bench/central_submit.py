@@ -20,7 +20,18 @@ reports the CPU milliseconds per submission, core only and with risk profiling
 (``inproc_*``): CPU time, unlike the rates above, hardly moves with other load on a
 shared machine, so it is the figure to compare between versions.
 
-Environment: BENCH_SECONDS (default 6 per phase), BENCH_CONCURRENCY (default 8),
+Method: the machine is shared, and other load comes and goes within seconds, so one
+echo phase followed by one submit phase could compare a quiet moment with a busy one.
+Each server therefore runs ``ROUNDS`` rounds of an echo phase and a submit phase of
+``SECONDS / ROUNDS`` each (after a one-second warm-up each), alternating which phase
+goes first; ``ratio_vs_echo`` is the median of the per-round ratios (each round compares
+two phases seconds apart on the same server), and ``ratio_per_round`` and
+``ratio_pooled`` (all submissions over all echoes) are reported beside it. Rates and
+latency percentiles pool every round. Both phases see the same server, connection,
+concurrency and warm-up; nothing is tuned for either.
+
+Environment: BENCH_SECONDS (default 9 per phase, split over the rounds), BENCH_ROUNDS
+(default 3), BENCH_CONCURRENCY (default 8),
 BENCH_INPROC_N (default 2000 submissions per in-process measurement).
 """
 
@@ -48,7 +59,8 @@ from central.api.convert import ts_of
 from central.client import open_channel, stubs_for
 from proto.rocars.v1 import cargo_pb2, common_pb2, diagnostics_pb2, registration_pb2
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "9"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 WARMUP_S = 1.0
 INPROC_N = int(os.environ.get("BENCH_INPROC_N", "2000"))
@@ -184,6 +196,39 @@ class Phase:
         return len(self.latencies) / self.seconds
 
 
+@dataclass
+class Rounds:
+    """Echo and submit phases measured in alternation on one server."""
+
+    pairs: list[tuple[Phase, Phase]]
+
+    @property
+    def echo(self) -> Phase:
+        return _pooled([e for e, _ in self.pairs])
+
+    @property
+    def submit(self) -> Phase:
+        return _pooled([s for _, s in self.pairs])
+
+    @property
+    def ratios(self) -> list[float]:
+        return [s.rate / e.rate for e, s in self.pairs if e.rate]
+
+    @property
+    def ratio(self) -> float | None:
+        """Median of the per-round ratios: one round disturbed by other load on the
+        machine (in either phase) cannot move it much."""
+        return statistics.median(self.ratios) if self.ratios else None
+
+
+def _pooled(phases: list[Phase]) -> Phase:
+    return Phase(
+        [x for p in phases for x in p.latencies],
+        sum(p.errors for p in phases),
+        sum(p.seconds for p in phases),
+    )
+
+
 def profiled_counts(database: Path) -> tuple[int, int]:
     """(consignments stored, consignments with a risk assessment) in the bench database:
     proof that the measured run profiled every submission it counted."""
@@ -201,8 +246,9 @@ def profiled_counts(database: Path) -> tuple[int, int]:
     return int(stored), int(assessed)
 
 
-def measure(without_risk: bool) -> tuple[Phase, Phase, tuple[int, int]]:
-    """(echo, submit, (stored, profiled)) on a fresh database and a fresh server process."""
+def measure(without_risk: bool) -> tuple[Rounds, tuple[int, int]]:
+    """(echo and submit rounds, (stored, profiled)) on a fresh database and a fresh
+    server process."""
     with tempfile.TemporaryDirectory(prefix="rocars-bench-") as tmp:
         database = Path(tmp) / "central.db"
         officer_token = bootstrap(database)
@@ -256,8 +302,24 @@ def measure(without_risk: bool) -> tuple[Phase, Phase, tuple[int, int]]:
                         timeout=10,
                     )
 
-                echo_phase = Phase(*drive(echo, SECONDS, CONCURRENCY))
-                submit_phase = Phase(*drive(submit, SECONDS, CONCURRENCY))
+                rounds: list[tuple[Phase, Phase]] = []
+
+                def numbered(call: Callable[[int], Any], base: int) -> Callable[[int], Any]:
+                    # drive() numbers its calls from 0 each time: offset them per round so
+                    # every submission keeps a fresh idempotency key (no cheap replays).
+                    return lambda i: call(base + i)
+
+                for r in range(ROUNDS):
+                    base = (r + 1) * 10_000_000
+                    # Alternate which phase goes first, so neither always meets the
+                    # fresher database or the quieter moment of the machine.
+                    if r % 2 == 0:
+                        e = Phase(*drive(numbered(echo, base), SECONDS / ROUNDS, CONCURRENCY))
+                        s = Phase(*drive(numbered(submit, base), SECONDS / ROUNDS, CONCURRENCY))
+                    else:
+                        s = Phase(*drive(numbered(submit, base), SECONDS / ROUNDS, CONCURRENCY))
+                        e = Phase(*drive(numbered(echo, base), SECONDS / ROUNDS, CONCURRENCY))
+                    rounds.append((e, s))
                 stored = officer.cargo.ListConsignments(
                     cargo_pb2.ListConsignmentsRequest(page=common_pb2.PageRequest(page_size=1)), timeout=30
                 )
@@ -269,7 +331,7 @@ def measure(without_risk: bool) -> tuple[Phase, Phase, tuple[int, int]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         counts = profiled_counts(database)
-    return echo_phase, submit_phase, counts
+    return Rounds(rounds), counts
 
 
 def in_process_cpu_ms(with_risk: bool) -> float:
@@ -344,8 +406,12 @@ def in_process_cpu_ms(with_risk: bool) -> float:
 
 
 def main() -> int:
-    echo, sub, (stored, profiled) = measure(without_risk=False)
-    core_echo, core_sub, _ = measure(without_risk=True)
+    main_run, (stored, profiled) = measure(without_risk=False)
+    core_run, _ = measure(without_risk=True)
+    echo, sub = main_run.echo, main_run.submit
+    core_echo, core_sub = core_run.echo, core_run.submit
+    ratio = main_run.ratio
+    core_ratio = core_run.ratio
     inproc_core = in_process_cpu_ms(with_risk=False)
     inproc_risk = in_process_cpu_ms(with_risk=True)
     figures = {
@@ -361,22 +427,25 @@ def main() -> int:
         "echo_p50_ms": round(pct(echo.latencies, 50), 2),
         "echo_p99_ms": round(pct(echo.latencies, 99), 2),
         "echo_errors": echo.errors,
-        "ratio_vs_echo": round(sub.rate / echo.rate, 3) if echo.rate else None,
+        "ratio_vs_echo": round(ratio, 3) if ratio is not None else None,
+        "ratio_per_round": [round(x, 3) for x in main_run.ratios],
+        "ratio_pooled": round(sub.rate / echo.rate, 3) if echo.rate else None,
         # Diagnostic: the same run with the risk-profiling hook off in the server.
         "core_only_submissions_per_s": round(core_sub.rate, 1),
         "core_only_p99_ms": round(pct(core_sub.latencies, 99), 2),
-        "core_only_ratio_vs_echo": round(core_sub.rate / core_echo.rate, 3) if core_echo.rate else None,
+        "core_only_ratio_vs_echo": round(core_ratio, 3) if core_ratio is not None else None,
         # Stable figures: CPU ms per submission of the service alone, in this process.
         "inproc_core_cpu_ms": round(inproc_core, 3),
         "inproc_with_risk_cpu_ms": round(inproc_risk, 3),
         "inproc_risk_cpu_ms": round(inproc_risk - inproc_core, 3),
         "concurrency": CONCURRENCY,
         "seconds_per_phase": SECONDS,
+        "rounds": ROUNDS,
         "targets": {"ratio_vs_echo": ">= 0.35", "p99_ms": "<= 50"},
     }
     print(
-        f"central_submit: {CONCURRENCY} calls in flight, {SECONDS:.0f} s per phase, SQLite, "
-        "server in its own process"
+        f"central_submit: {CONCURRENCY} calls in flight, {SECONDS:.0f} s per phase in {ROUNDS} "
+        "alternating rounds, SQLite, server in its own process"
     )
     row = "{:<40}{:>10}{:>10}{:>10}{:>8}"
     print(row.format("phase", "calls/s", "p50 ms", "p99 ms", "errors"))

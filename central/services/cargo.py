@@ -90,6 +90,14 @@ class CleanCargo:
         return out
 
     def as_json(self) -> dict[str, Any]:
+        # Built once per cleaned input (the request hash and the version row both need
+        # it); callers get their own top-level copy to add keys to.
+        cached = self.__dict__.get("_json")
+        if cached is None:
+            cached = self.__dict__["_json"] = self._build_json()
+        return dict(cached)
+
+    def _build_json(self) -> dict[str, Any]:
         out = self._shallow()
         out["container_numbers"] = list(self.container_numbers)
         out["seal_numbers"] = list(self.seal_numbers)

@@ -119,6 +119,7 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
     boxes: list[Box] = []
     next_label = count  # labels for the pieces of split blobs
     at_sides: list[tuple[int, int, int, int]] = []  # character-sized blobs at the crop's sides
+    thin: list[tuple[int, int, int, int]] = []  # character-tall blobs too thin for a character
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
         side = x <= 1 or x + bw >= w - 1 or not 0.08 * w < x + bw / 2 < 0.92 * w
@@ -135,8 +136,9 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
         if not (0.45 * row_h <= bh <= 1.3 * row_h):
             continue
         # Plates never use I, so the narrowest character is a 1 with its flag: anything
-        # thinner is a piece of the border or a bolt.
+        # thinner is a piece of the border or a bolt, or a 1 thinned by blur (see below).
         if area < 0.08 * bw * bh or bw < 0.18 * bh:
+            thin.append((x, y, bw, bh))
             continue
         if bw > 1.6 * bh:
             if bw <= 3.5 * bh:  # wider still is a bar or a smear, not characters
@@ -179,6 +181,12 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
     # cut the plate short, and what is left would read as a shorter, wrong mark.
     # A bent border corner sits further out: a cut character is a character's gap away.
     cut = any(_continues(side, row, median_h) for side in at_sides for row in rows)
+    # A sliver just after the last character may be a 1 that blur has thinned: dropping it
+    # turns "CT71" into the valid "CT7". (Before the first there is no 1: marks begin with
+    # a letter, and a border side stands there.)
+    last = rows[-1]
+    end = max(b[0] + b[2] for b in last)
+    cut = cut or any(b[0] >= end - 2 and _continues(b, last, median_h) for b in thin)
     return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast,
                      framed, cut)
 
