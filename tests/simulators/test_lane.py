@@ -113,7 +113,7 @@ def test_a_turned_away_truck_leaves_by_reversing_out(sim: LaneSimulation) -> Non
         assert state["truck"] is None and state["tags"] == [] and state["trucks_passed"] == 0
         gone = reader.get_event(2)
         assert isinstance(gone, TagGone) and gone.epc == TAG
-        wait_until(lambda: bool(io.inputs) and not any(
+        wait_until(lambda: io.inputs is not None and not any(
             io.inputs[n] for n in ("arming_loop", "safety_loop", "closing_loop")), 2, "loops clear")
         assert not sim.lanes["LMC-I-01"].io.coils["barrier_raise"]  # nobody raised the arm for it
         assert "no truck" in sim.handle({"cmd": "leave"})["error"]
