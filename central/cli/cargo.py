@@ -16,12 +16,11 @@ from central.api.convert import ts_of
 from central.cli import bulk
 from central.cli.client import (
     CliError,
-    add_connection_options,
+    command_adder,
     emit,
     enum_name,
     enum_value,
     parse_time,
-    run_command,
     show_time,
     to_dict,
 )
@@ -36,11 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     top = sub.add_parser("cargo", help="advance cargo information: submit, amend, cancel, read, bulk")
     cmds = top.add_subparsers(dest="command", metavar="WHAT", required=True)
 
-    def cmd(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        p = cmds.add_parser(name, help=help_text)
-        add_connection_options(p)
-        p.set_defaults(func=run_command(func))
-        return p
+    cmd = command_adder(cmds)
 
     p = cmd("submit", "file a consignment; prints its CCRN", submit)
     p.add_argument("--control-point", required=True)

@@ -158,3 +158,20 @@ def enum_name(enum_type: Any, value: int) -> str:
         return str(enum_type.Name(value)).lower().replace("_", " ")
     except ValueError:
         return str(value)
+
+
+def command_adder(
+    cmds: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> Callable[[str, str, Callable[[argparse.Namespace, Stubs], int]], argparse.ArgumentParser]:
+    """``add(name, help, func)``: a subcommand of ``cmds`` with the connection options,
+    running ``func`` through ``run_command``."""
+
+    def add(
+        name: str, help_text: str, func: Callable[[argparse.Namespace, Stubs], int]
+    ) -> argparse.ArgumentParser:
+        p = cmds.add_parser(name, help=help_text)
+        add_connection_options(p)
+        p.set_defaults(func=run_command(func))
+        return p
+
+    return add

@@ -4,9 +4,8 @@ officers and control points, and manage tokens and accounts."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from central.cli.client import add_connection_options, emit, enum_name, enum_value, run_command
+from central.cli.client import command_adder, emit, enum_name, enum_value
 from central.client import Stubs
 from proto.rocars.v1 import common_pb2
 from proto.rocars.v1 import registration_pb2 as pb
@@ -23,11 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     top = sub.add_parser("registration", help="register parties (officers only) and manage accounts")
     cmds = top.add_subparsers(dest="command", metavar="WHAT", required=True)
 
-    def cmd(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        p = cmds.add_parser(name, help=help_text)
-        add_connection_options(p)
-        p.set_defaults(func=run_command(func))
-        return p
+    cmd = command_adder(cmds)
 
     p = cmd("company", "register a shipper, freight forwarder or agent; prints its API token once", company)
     p.add_argument("--kind", required=True, help="shipper | freight-forwarder | agent")

@@ -20,12 +20,11 @@ from central import ids
 from central.api.convert import ts_of
 from central.cli.client import (
     CliError,
-    add_connection_options,
+    command_adder,
     emit,
     enum_name,
     enum_value,
     parse_time,
-    run_command,
     show_time,
     to_dict,
 )
@@ -38,11 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     top = sub.add_parser("trips", help="drivers: bundle CCRNs to a truck, unbundle, list trips and slots")
     cmds = top.add_subparsers(dest="command", metavar="WHAT", required=True)
 
-    def cmd(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        p = cmds.add_parser(name, help=help_text)
-        add_connection_options(p)
-        p.set_defaults(func=run_command(func))
-        return p
+    cmd = command_adder(cmds)
 
     p = cmd("bundle", "bundle CCRNs (or an empty truck) to a vehicle; prints the trip and its slot", bundle)
     p.add_argument("--vehicle", required=True, help="registration mark")
