@@ -213,6 +213,7 @@ class Stack:
     direction: str = "import"
     kiosk_settings: dict[str, Any] = field(default_factory=dict)  # extra [lane] settings
     driver_cards: int = 0  # good driver cards beyond the simulator's standard two
+    central_workers: int = 8  # each lane's sync stream holds one of central's RPC threads
     procs: list[Proc] = field(default_factory=list)
     lane_procs: dict[str, LaneProcs] = field(default_factory=dict)
     central: Proc | None = None
@@ -302,7 +303,7 @@ class Stack:
                 self.certs / "ca.pem",
                 "--plain-logs",
                 "--workers",
-                "8",
+                str(self.central_workers),
             ],
             self.logs,
             cwd=self.directory,
