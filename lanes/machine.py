@@ -324,6 +324,12 @@ class LaneMachine:
         c = self.crossing
         if c is not None and passed and c.ident is not None:
             self.previous_marks = (c.ident.tag_epc, c.plate.plate if c.plate else None)
+        if not passed:
+            # The vehicle went away (reversed out, or moved by an officer) and every loop
+            # has been clear for vacate_s: nothing read before now can belong to the next
+            # vehicle, while late reads of the one that left (a plate decided after its
+            # referral) would otherwise be taken for the next arrival's.
+            self.pending_reads = []
         self.crossing, self.phase = None, Phase.IDLE
         if self.loops[Loop.ARMING] is True:
             self._start_crossing()  # the vehicle behind is next

@@ -331,3 +331,28 @@ def test_every_reason_and_message_is_bilingual() -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese), code
     for code, (english, chinese) in MESSAGES.items():
         assert english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese), code
+
+
+def test_a_late_plate_of_a_truck_that_went_away_does_not_count_for_the_next() -> None:
+    """A referred truck reverses out; its plate, decided late (after it left the loops),
+    must not be taken for the next arrival's (seen in the 8-lane bench: the next truck
+    was referred with TAG_PLATE_MISMATCH against the plate of the truck before it)."""
+    lane = Lane(trips={OTHER_TRUCK.vehicle_id: trip(trip_id="TRIP-2", vehicle_id=OTHER_TRUCK.vehicle_id)})
+    lane.send(started())
+    lane.arrive(T0 + 5, plate=None)
+    lane.send(Tick(T0 + 5 + CONFIG.plate_wait_s + 0.1))
+    lane.card(T0 + 10.5)
+    assert [r.outcome for r in lane.records()] == [Outcome.REFERRED]  # TRUCK has no trip
+    lane.send(LoopChanged(T0 + 11, Loop.ARMING, False))  # it reverses out
+    lane.send(PlateDecided(T0 + 12, TRUCK.registration_mark, 0.97, TRUCK))  # the camera, late
+    lane.send(Tick(T0 + 11 + CONFIG.vacate_s + 0.1))
+    assert lane.machine.phase is Phase.IDLE
+    lane.send(CardRemoved(T0 + 14.3))
+    lane.arrive(T0 + 14.5, tag=OTHER_TRUCK, plate=None)  # within pre_arm_window_s of the late plate
+    lane.send(PlateDecided(T0 + 15, OTHER_TRUCK.registration_mark, 0.90, OTHER_TRUCK))
+    lane.card(T0 + 15.5, OTHER_DRIVER)
+    lane.send(Tick(T0 + 15.5 + CONFIG.identify_timeout_s))
+    assert len(lane.records()) == 2, lane.records()
+    second = lane.records()[1]
+    assert "TAG_PLATE_MISMATCH" not in codes(second), codes(second)
+    assert second.outcome is Outcome.RELEASED and second.vehicle_id == OTHER_TRUCK.vehicle_id
