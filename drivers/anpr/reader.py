@@ -90,6 +90,7 @@ class PlateReader:
         if time_limit_ms is None:
             time_limit_ms = DEFAULT_TIME_LIMIT_MS * (5 if self.engine.name == "pytesseract" else 1)
         self.time_limit_ms = time_limit_ms
+        glyph_shapes.prepare()
 
     def read(self, frame: np.ndarray) -> PlateRead:
         start = time.perf_counter()
@@ -276,16 +277,24 @@ class PlateReader:
         vetoes: a lone glyph now and then reads as nonsense (a bold V as N) in one view only.
         The lone readings agree when every character came out as the mark has it, but for
         at most one (never of a one-to-three character mark) that came out as nothing.
+        Before any reading, each character's shape (glyphs) is compared with templates of
+        every character the grammar allows at its place, in both views: a shape that
+        prefers another character is split evidence, and the mark is refused.
         """
         confs: list[float] = []
         missing = 0
         for i, char in enumerate(mark):
-            if glyph_shapes.doubtful(views[0][i], char):
-                return True, None  # its shape prefers a look-alike that Tesseract never offers
             if split is None or i in suspects:
                 charset = grammar.PLATE_CHARSET
             else:
                 charset = grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS
+            # A personalised mark allows S and 5, D and 0 alike, shapes that fonts draw all
+            # but the same: there only the look-alike pairs are compared.
+            allowed = charset if split is not None and i not in suspects else ""
+            # Both views, binary and grey, must vouch for the shape: a blurred M thresholded
+            # into a blob can look more like a W than an M, its grey levels less so.
+            if any(glyph_shapes.doubtful(view[i], char, allowed) for view in views):
+                return True, None  # its shape prefers another character allowed there
             reads = self._read_alone(views[0][i], charset, char, deadline)
             if reads[-1].text == char:
                 confs.append(reads[-1].min_confidence)

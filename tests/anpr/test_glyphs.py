@@ -1,4 +1,4 @@
-"""The shape second opinion on look-alike characters (drivers.anpr.glyphs).
+"""The shape second opinion on characters (drivers.anpr.glyphs).
 
 Glyphs are drawn in FreeSans Bold, a font the templates are not made from, then blurred
 and thresholded as a small plate's characters are: the shape must prefer the character
@@ -49,3 +49,28 @@ def test_characters_without_a_lookalike_are_never_doubted() -> None:
 def test_an_empty_glyph_gives_no_opinion() -> None:
     assert glyphs.similarity(np.full((40, 24), 255, np.uint8), "V") is None
     assert not glyphs.doubtful(np.full((40, 24), 255, np.uint8), "V")
+
+
+@pytest.mark.parametrize("drawn,misread", [("9", "3"), ("8", "3"), ("P", "F"), ("B", "E")])
+@pytest.mark.parametrize("blur", [0.5, 2.0])
+def test_lookalikes_seen_as_wrong_reads_in_an_unseen_font_are_refused(drawn: str, misread: str,
+                                                                       blur: float) -> None:
+    """The confusions that became wrong reads with FreeSans lettering (FU87 as FU37, PB73 as
+    FE73): the templates (never FreeSans) must still prefer the character drawn."""
+    glyph = _glyph(drawn, blur)
+    assert glyphs.doubtful(glyph, misread)
+    assert not glyphs.doubtful(glyph, drawn)
+
+
+def test_any_character_allowed_at_the_place_can_cast_doubt() -> None:
+    """A K read as X has no listed look-alike: only the grammar's letters, compared by
+    shape, refuse it."""
+    glyph = _glyph("K", 1.0)
+    assert not glyphs.doubtful(glyph, "X")
+    assert glyphs.doubtful(glyph, "X", glyphs.PLATE_CHARSET)
+    assert not glyphs.doubtful(glyph, "K", glyphs.PLATE_CHARSET)
+
+
+def test_a_one_gives_no_opinion() -> None:
+    """A 1 cropped to its stroke resembles nothing: its shape neither refuses nor is refused."""
+    assert not glyphs.doubtful(_glyph("1", 1.0), "1", "0123456789")
