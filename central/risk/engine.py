@@ -12,7 +12,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from central.risk.facts import (
     Assessment,
@@ -37,6 +37,22 @@ ELOCK_CLEAR_STATES = frozenset({"sealed"})
 
 def _clip(value: str) -> str:
     return value if len(value) <= MAX_VALUE_IN_REASON else value[: MAX_VALUE_IN_REASON - 1] + "…"
+
+
+class _Reasons:
+    """The reasons of one assessment: one per rule in force at ``when``; the first match
+    explains it, further matches add nothing."""
+
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+        self.reasons: list[Reason] = []
+        self.fired: set[str] = set()
+
+    def fire(self, rule: RuleSpec, fld: str, value: str, points: int, detail: str) -> None:
+        if rule.id in self.fired or not rule.active_at(self.when):
+            return
+        self.fired.add(rule.id)
+        self.reasons.append(Reason(rule.id, fld, _clip(value), points, detail, rule.verdict))
 
 
 class CompiledRules:
@@ -103,16 +119,8 @@ class CompiledRules:
     # ------------------------------------------------------------------ consignments
 
     def assess_consignment(self, f: ConsignmentFacts, stats: AnomalyStats | None = None) -> Assessment:
-        when = f.expected_at
-        reasons: list[Reason] = []
-        fired: set[str] = set()
-
-        def fire(rule: RuleSpec, fld: str, value: str, points: int, detail: str) -> None:
-            # One reason per rule: the first match explains it; further matches add nothing.
-            if rule.id in fired or not rule.active_at(when):
-                return
-            fired.add(rule.id)
-            reasons.append(Reason(rule.id, fld, _clip(value), points, detail, rule.verdict))
+        collected = _Reasons(f.expected_at)
+        reasons, fired, fire = collected.reasons, collected.fired, collected.fire
 
         for fld, phrases in self._keywords.items():
             text = getattr(f, fld)
@@ -252,15 +260,8 @@ class CompiledRules:
 
     def assess_trip(self, t: TripFacts, consignments: Iterable[tuple[str, Assessment]]) -> Assessment:
         """Strictest of the consignments, the driver, the vehicle and the random draw."""
-        when = t.expected_at
-        reasons: list[Reason] = []
-        fired: set[str] = set()
-
-        def fire(rule: RuleSpec, fld: str, value: str, points: int, detail: str) -> None:
-            if rule.id in fired or not rule.active_at(when):
-                return
-            fired.add(rule.id)
-            reasons.append(Reason(rule.id, fld, _clip(value), points, detail, rule.verdict))
+        collected = _Reasons(t.expected_at)
+        reasons, fire = collected.reasons, collected.fire
 
         plate = normalise_plate(t.vehicle_plate)
         for rule in self._watch.get("vehicle", {}).get(plate, ()):
