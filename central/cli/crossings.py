@@ -21,12 +21,11 @@ import grpc
 from central.api.convert import ts_of
 from central.cli.client import (
     CliError,
-    add_connection_options,
+    command_adder,
     emit,
     enum_name,
     enum_value,
     parse_time,
-    run_command,
 )
 from central.client import BearerInterceptor, Stubs
 from proto.rocars.v1 import common_pb2, sync_pb2, sync_pb2_grpc
@@ -40,9 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     top = sub.add_parser("crossings", help="officers: list and count crossing events from lanes")
     cmds = top.add_subparsers(dest="command", metavar="WHAT", required=True)
 
+    add = command_adder(cmds)
+
     def cmd(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        p = cmds.add_parser(name, help=help_text)
-        add_connection_options(p)
+        p = add(name, help_text, func)
         p.add_argument("--lane", action="append", default=[], help="lane id (repeatable)")
         p.add_argument("--control-point", action="append", default=[], help="repeatable")
         p.add_argument(
@@ -56,7 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p.add_argument("--trip", default="", help="trip reference")
         p.add_argument("--since", help="from this time (inclusive): ISO time, or --since=-24h")
         p.add_argument("--until", help="before this time (exclusive): ISO time, or --until=-1h")
-        p.set_defaults(func=run_command(func))
         return p
 
     p = cmd("list", "list crossing events, oldest first", list_events)
