@@ -21,49 +21,49 @@ A ``Tick`` every ``TICK_S`` lets time-outs fire; ticks that cannot change anythi
 vehicle, no barrier travel being timed) are not journaled, which replays identically
 because event times never go back.
 
-Restart: the journal is replayed into a fresh machine; every decision it holds is made
-sure of in the outbox (keys make that idempotent); then ``LaneStarted`` carries the loop
-inputs read from the I/O module. Shutdown: ``LaneStopping``; the loop keeps running until
-the arm is down or cannot safely be lowered within ``stop_grace_s``.
+Restart: the journal's current file is replayed into a machine (fresh, or in the state a
+rotated file carries); every decision it holds is made sure of in the outbox (keys make
+that idempotent); then ``LaneStarted`` carries the loop inputs read from the I/O module.
+Between events, with every decision written, the journal rotates once its file is full
+(``kiosk.journal_file``). Shutdown: ``LaneStopping``; the loop keeps running until the arm
+is down or cannot safely be lowered within ``stop_grace_s``.
+
+Split by concern: decisions into the outbox in ``kiosk.lane_records``, device inputs as
+lane events in ``kiosk.lane_inputs``, what the other commands do in ``kiosk.lane_commands``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import IO
 
 from drivers.base import DriverError
 from kiosk import metrics
 from kiosk.cache import LaneCache
 from kiosk.config import KioskConfig
-from kiosk.journal_file import JournalFile
-from kiosk.lane_devices import Input, LaneDevices, barrier_position, build_devices
-from kiosk.outbox import Outbox, OutboxError, OutboxSender
+from kiosk.journal_file import JournalFile, JournalInUse
+from kiosk.lane_commands import announce, apply_output
+from kiosk.lane_devices import Input, LaneDevices, build_devices
+from kiosk.lane_inputs import Request, inputs_snapshot, lane_started, wait_for_devices
+from kiosk.lane_records import DecisionRecorder
+from kiosk.outbox import Outbox, OutboxSender
 from kiosk.outputs import Outputs
 from kiosk.sync_client import SyncClient
 from kiosk.tls import LaneTls
 from lanes import events as ev
 from lanes.commands import (
-    Alarm,
     Command,
-    CrossingRecord,
-    Light,
     LookupTrip,
     RecordCrossing,
-    ReportDevice,
     SetBarrier,
     SetInspectionSign,
     SetLights,
-    ShowMessage,
 )
-from lanes.errors import JournalError
-from lanes.events import Device, Loop
+from lanes.events import Loop
 from lanes.machine import LaneMachine, Phase
 
 log = logging.getLogger(__name__)
@@ -75,24 +75,6 @@ STARTUP_WAIT_S = 5.0  # for configured devices to come up before LaneStarted
 
 class LaneError(RuntimeError):
     """The lane cannot start (its journal is held by another kiosk, or unreadable)."""
-
-
-class Request:
-    """An input whose sender waits for what the lane made of it (an officer's action)."""
-
-    def __init__(self, make: Callable[[float], ev.Event]) -> None:
-        self.make = make
-        self.commands: tuple[Command, ...] = ()
-        self.phase = ""
-        self.phase_before = ""
-        self.done = threading.Event()
-
-    def __call__(self, at: float) -> ev.Event:
-        return self.make(at)
-
-    def finish(self, commands: tuple[Command, ...], phase: str) -> None:
-        self.commands, self.phase = commands, phase
-        self.done.set()
 
 
 class LaneRunner:
@@ -119,11 +101,9 @@ class LaneRunner:
         self.sync: SyncClient | None = None
         self.sender: OutboxSender | None = None
         self.machine: LaneMachine | None = None
-        journal_dir = config.journal.path
-        self.journal = JournalFile(journal_dir / f"{self.lane_id}.jsonl")
-        self._lock_fh: IO[str] | None = None
+        self.journal = JournalFile.for_lane(config.journal, self.lane_id)
         self.outputs = Outputs(self.lane_id, self._io_call)
-        self._unrecorded: list[CrossingRecord] = []
+        self.recorder: DecisionRecorder | None = None
         self._last_at = 0.0
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
@@ -137,9 +117,13 @@ class LaneRunner:
 
     def start(self) -> None:
         cfg = self.config
-        self._lock_journal()
+        try:
+            self.journal.lock()
+        except JournalInUse as exc:
+            raise LaneError(f"journal.path: {exc}") from exc
         self.cache = LaneCache.open(cfg.cache.path, cfg.lane.control_point, cfg.lane.direction)
         self.outbox = Outbox(self.cache, self.lane_id)
+        self.recorder = DecisionRecorder(self.lane_id, self.cache, self.outbox, self.outputs)
         cache, outbox = self.cache, self.outbox
         metrics.bind_lane(
             self.lane_id,
@@ -152,7 +136,7 @@ class LaneRunner:
         self.devices.on_watchdog_fallback = lambda: self.post(self._io_back)
         self.devices.start()
         self.outputs.start()
-        self._wait_for_devices(STARTUP_WAIT_S)
+        wait_for_devices(self.devices, STARTUP_WAIT_S, self.lane_id)
         if cfg.central is not None:
             tls = LaneTls(cfg.central.ca, cfg.central.cert, cfg.central.key, cfg.central.server_name)
             self.sync = SyncClient(self.cache, cfg.central.address, tls, self.lane_id)
@@ -174,74 +158,23 @@ class LaneRunner:
         self._thread = threading.Thread(target=self._run, name=f"lane-{self.lane_id}", daemon=True)
         self._thread.start()
 
-    def _lock_journal(self) -> None:
-        path = self.journal.path.with_suffix(".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = path.open("w")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.close()
-            raise LaneError(f"journal.path: {self.journal.path} is in use by another kiosk process") from exc
-        self._lock_fh = fh
-
     def _restore(self) -> LaneMachine:
-        assert self.outbox is not None and self.cache is not None
-        try:
-            machine, records = self.journal.open_and_restore(self.lane_config)
-        except JournalError as exc:
-            # The outbox still numbers decisions on; a lane must not stay shut over its diary.
-            aside = self.journal.path.with_name(f"{self.journal.path.name}.unreadable-{int(time.time())}")
-            log.error(
-                "journal %s unreadable (%s); moved to %s and starting afresh", self.journal.path, exc, aside
-            )
-            self.journal.path.rename(aside)
-            machine, records = self.journal.open_and_restore(self.lane_config)
+        assert self.recorder is not None
+        machine, records = self.journal.open_or_start_afresh(self.lane_config)
         for record in records:
-            self._record(record, restoring=True)
+            self.recorder.record(record, restoring=True)
         if machine.now is not None:
             self._last_at = machine.now
         return machine
 
-    def _wait_for_devices(self, timeout: float) -> None:
-        assert self.devices is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(a.available for a in self.devices.availabilities().values()):
-                return
-            time.sleep(0.05)
-        down = [f"{d} ({a.reason})" for d, a in self.devices.availabilities().items() if not a.available]
-        log.warning("lane %s starting with device(s) not available: %s", self.lane_id, ", ".join(down))
-
     def _lane_started(self, at: float) -> ev.LaneStarted:
         assert self.devices is not None and self.cache is not None
-        inputs: dict[str, bool] = {}
-        with contextlib.suppress(DriverError):
-            inputs = self.devices.io.read_inputs()
-        unavailable = tuple(d for d, a in self.devices.availabilities().items() if not a.available)
-        if not inputs and Device.IO not in unavailable:
-            unavailable = (*unavailable, Device.IO)
         self._synced_at = self.cache.status().last_message_at
-        return ev.LaneStarted(
-            at=at,
-            next_sequence=self._next_sequence(),
-            arming=inputs.get("arming_loop", False),
-            safety=inputs.get("safety_loop", False),
-            closing=inputs.get("closing_loop", False),
-            barrier=barrier_position(inputs) if inputs else ev.BarrierPosition.UNKNOWN,
-            synced_at=self._synced_at,
-            unavailable=tuple(sorted(unavailable)),
-        )
+        return lane_started(self.devices, at, self._next_sequence(), self._synced_at)
 
     def _next_sequence(self) -> int:
-        assert self.cache is not None and self.machine is not None
-        X = self.cache.m.LaneCrossing
-        highest = 0
-        prefix = f"{self.lane_id}:"
-        for (key,) in X.select(X.idempotency_key).where(X.idempotency_key.startswith(prefix)).tuples():
-            with contextlib.suppress(ValueError):
-                highest = max(highest, int(key[len(prefix) :]))
-        return max(highest + 1, self.machine.sequence)
+        assert self.recorder is not None and self.machine is not None
+        return self.recorder.next_sequence(self.machine.sequence)
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -314,10 +247,9 @@ class LaneRunner:
             self.on_alive(self)
 
     def _tick(self) -> None:
-        m = self.machine
-        assert m is not None
-        if self._unrecorded:
-            self._retry_records()
+        assert self.recorder is not None
+        if self.recorder.unrecorded:
+            self.recorder.retry()
         self._handle(ev.Tick(self._stamp()))
 
     def _check_sync(self) -> None:
@@ -349,15 +281,7 @@ class LaneRunner:
         again, and the lane learns all loop inputs at once."""
         assert self.devices is not None
         self.outputs.invalidate()
-        inputs = self.devices.io.inputs
-        if inputs is None:
-            with contextlib.suppress(DriverError):
-                inputs = self.devices.io.read_inputs()
-        if not inputs:
-            return None
-        return ev.InputsSnapshot(
-            at, inputs["arming_loop"], inputs["safety_loop"], inputs["closing_loop"], barrier_position(inputs)
-        )
+        return inputs_snapshot(self.devices, at)
 
     # --- one event --------------------------------------------------------------------------------
 
@@ -384,6 +308,8 @@ class LaneRunner:
                 self._arrival(e.at)
             metrics.EVENT_LATENCY.labels(self.lane_id).observe(time.perf_counter() - started)
         self._update_phase()
+        if self.recorder is not None and not self.recorder.unrecorded:
+            self.journal.rotate_if_due(m)  # only with every decision of the file in the outbox
         return first or ()
 
     def _arrival(self, at: float) -> None:
@@ -392,7 +318,8 @@ class LaneRunner:
 
     def _execute(self, command: Command, at: float) -> ev.Event | None:
         if isinstance(command, RecordCrossing):
-            self._record(command.record)
+            assert self.recorder is not None
+            self.recorder.record(command.record)
         elif isinstance(command, LookupTrip):
             return self._lookup(command.vehicle_id, at)
         elif isinstance(command, SetLights):
@@ -401,22 +328,10 @@ class LaneRunner:
             self.outputs.set("sign", command.on)
         elif isinstance(command, SetBarrier):
             self.outputs.set("barrier", command.up)
-        elif isinstance(command, ShowMessage):
-            self.message = command.english
-            log.info("lane %s display: %s / %s", self.lane_id, command.english, command.chinese)
-        elif isinstance(command, Alarm):
-            metrics.ALARMS.labels(self.lane_id, command.kind).inc()
-            log.warning("lane %s ALARM %s: %s", self.lane_id, command.kind, command.detail)
-        elif isinstance(command, ReportDevice):
-            metrics.DEVICE_AVAILABLE.labels(self.lane_id, str(command.device)).set(
-                1 if command.available else 0
-            )
-            if command.available:
-                log.info("lane %s: device %s available", self.lane_id, command.device)
-            else:
-                log.warning(
-                    "lane %s: device %s unavailable: %s", self.lane_id, command.device, command.reason
-                )
+        else:
+            message = announce(self.lane_id, command)
+            if message is not None:
+                self.message = message
         return None
 
     def _lookup(self, vehicle_id: str, at: float) -> ev.Event | None:
@@ -429,65 +344,9 @@ class LaneRunner:
             return None
         return ev.TripFound(at, vehicle_id, trip)
 
-    def _recorded(self, key: str) -> bool:
-        assert self.cache is not None
-        X = self.cache.m.LaneCrossing
-        return bool(X.select().where(X.idempotency_key == key).exists())
-
-    def _record(self, record: CrossingRecord, *, restoring: bool = False, retry: bool = False) -> None:
-        assert self.outbox is not None
-        key = record.idempotency_key
-        if restoring and self._recorded(key):
-            return
-        try:
-            self.outbox.record(record)
-        except Exception as exc:
-            # A duplicate key is success only if the record really is there: any other
-            # refusal (a full disk, a failing constraint) holds the vehicle until it is written.
-            with contextlib.suppress(Exception):
-                if isinstance(exc, OutboxError) and self._recorded(key):
-                    log.info("lane %s: decision %s already recorded", self.lane_id, key)
-                    return
-            if not retry:
-                log.error(
-                    "lane %s: decision %s not recorded yet (%s); the lane holds the vehicle, retrying",
-                    self.lane_id,
-                    key,
-                    exc,
-                )
-            self._unrecorded.append(record)
-            self.outputs.blocked = True
-            return
-        if restoring:
-            log.warning("lane %s: decision %s restored from the journal into the outbox", self.lane_id, key)
-            return
-        if retry:
-            log.info("lane %s: decision %s recorded after all", self.lane_id, key)
-        metrics.CROSSINGS.labels(self.lane_id, str(record.outcome)).inc()
-        if record.arrived_at is not None:
-            latency = max(0.0, record.decided_at - record.arrived_at)
-            metrics.DECISION_LATENCY.labels(self.lane_id).observe(latency)
-        reasons = ", ".join(r.code for r in record.reasons)
-        log.info("lane %s decision %s: %s (%s)", self.lane_id, key, record.outcome, reasons)
-
-    def _retry_records(self) -> None:
-        records, self._unrecorded = self._unrecorded, []
-        for record in records:
-            self._record(record, retry=True)
-        if not self._unrecorded:
-            self.outputs.blocked = False
-
     def _io_call(self, name: str, value: object) -> None:
         assert self.devices is not None
-        io = self.devices.io
-        if name == "lights":
-            io.set_light(red=value is Light.RED, green=value is Light.GREEN)
-        elif name == "sign":
-            io.set_inspection_sign(bool(value))
-        elif value:
-            io.raise_barrier()
-        else:
-            io.lower_barrier()
+        apply_output(self.devices.io, name, value)
 
     # --- status -------------------------------------------------------------------------------------
 
@@ -544,9 +403,7 @@ class LaneRunner:
             self.journal.close()
         if self.cache is not None:
             self.cache.close()
-        if self._lock_fh is not None:
-            self._lock_fh.close()
-            self._lock_fh = None
+        self.journal.unlock()
 
 
 def _inf_if_none(value: float | None) -> float:

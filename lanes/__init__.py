@@ -13,8 +13,9 @@ What the kiosk owes the machine:
 - write (and flush) each event's journal line before executing its commands, and write
   each ``RecordCrossing`` to the outbox durably before the next command (the barrier);
 - after the I/O module comes back, send ``InputsSnapshot`` with all loop inputs;
-- on start: ``parse_journal`` + ``LaneMachine.restore`` (re-offer the records it returns
-  to the outbox: keys make that idempotent), then ``LaneStarted`` with the inputs read,
+- on start: replay the current journal file's events into
+  ``machine_state.start_machine(parse_journal(text))`` (re-offer the decision records the
+  replay produces to the outbox: keys make that idempotent), then ``LaneStarted`` with the inputs read,
   the next outbox sequence and the devices already known faulty; on SIGTERM,
   ``LaneStopping``, execute its commands, and wait for the barrier to close if it is safe.
 """

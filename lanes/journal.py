@@ -3,6 +3,14 @@
     {"journal":"rocars-lane","version":1,"config":{...}}             header (first line)
     {"n":1,"event":{"type":"LaneStarted","at":...},"commands":[...]}   one line per event
 
+A file the kiosk started by rotating its journal opens with a version 2 header that also
+carries the lane machine's state at that point and the number of its next line:
+
+    {"journal":"rocars-lane","version":2,"config":{...},"next_n":1234,"state":{...}}
+
+so each file restores and replays on its own (``lanes.machine_state``), and a replay
+across files checks that each file's state is the one the files before it lead to.
+
 Encoding is canonical (sorted keys, no spaces, UTF-8, floats as Python's shortest
 round-trip repr), so re-running the machine over the journaled events must reproduce
 every line byte for byte; ``rocars-kiosk replay`` checks exactly that. The kiosk writes
@@ -30,6 +38,7 @@ from lanes.events import EVENT_TYPES, Event
 
 MAGIC = "rocars-lane"
 VERSION = 1
+STATE_VERSION = 2  # a header carrying the machine's state (the first line of a rotated file)
 
 _FLOATY = (float, float | None)
 _EVENTS: dict[str, type] = {t.__name__: t for t in EVENT_TYPES}
@@ -44,6 +53,13 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalHeader:
+    config: LaneConfig
+    state: dict[str, Any] | None = None  # the machine's state (lanes.machine_state), version 2 only
+    next_n: int = 1  # the number of the file's first event line
+
+
+@dataclass(frozen=True, slots=True)
 class JournalLine:
     line_no: int
     text: str
@@ -55,6 +71,8 @@ class ParsedJournal:
     config: LaneConfig  # from the first line
     lines: tuple[JournalLine, ...]  # every line after the first, in order
     torn_line: int | None  # a last line cut short by a crash (never acted on), skipped
+    state: dict[str, Any] | None = None  # the machine's state at the first line (rotated files)
+    first_n: int = 1  # the number the file's first event line takes
 
     def events(self) -> list[Event]:
         """The events to rebuild a machine from (``LaneMachine.restore``)."""
@@ -62,7 +80,7 @@ class ParsedJournal:
 
     def next_n(self) -> int:
         entries = [ln.item.n for ln in self.lines if isinstance(ln.item, JournalEntry)]
-        return max(entries, default=0) + 1
+        return max(entries, default=self.first_n - 1) + 1
 
 
 def parse_journal(text: str) -> ParsedJournal:
@@ -73,7 +91,7 @@ def parse_journal(text: str) -> ParsedJournal:
         raw.pop()
     if not raw or not raw[0].strip():
         raise JournalError("line 1: empty journal (no header)")
-    config = decode_header(raw[0], 1)
+    header = decode_journal_header(raw[0], 1)
     lines: list[JournalLine] = []
     torn: int | None = None
     for line_no, line in enumerate(raw[1:], start=2):
@@ -81,14 +99,14 @@ def parse_journal(text: str) -> ParsedJournal:
             continue
         try:
             item: LaneConfig | JournalEntry = (
-                decode_header(line, line_no) if is_header(line) else decode_entry(line, line_no))
+                _mid_file_header(line, line_no) if is_header(line) else decode_entry(line, line_no))
         except JournalError:
             if torn_tail and line_no == len(raw):
                 torn = line_no
                 break
             raise
         lines.append(JournalLine(line_no, line, item))
-    return ParsedJournal(config, tuple(lines), torn)
+    return ParsedJournal(header.config, tuple(lines), torn, header.state, header.next_n)
 
 
 def dumps(obj: Any) -> str:
@@ -126,6 +144,12 @@ def header_line(config: LaneConfig) -> str:
     return dumps({"journal": MAGIC, "version": VERSION, "config": config.to_dict()})
 
 
+def state_header_line(config: LaneConfig, state: dict[str, Any], next_n: int) -> str:
+    """The first line of a rotated file: settings, the machine's state, the next line's number."""
+    return dumps({"journal": MAGIC, "version": STATE_VERSION, "config": config.to_dict(),
+                  "next_n": next_n, "state": state})
+
+
 def entry_line(n: int, event: Event, commands: tuple[Command, ...] | list[Command]) -> str:
     return dumps({"n": n, "event": tagged(event), "commands": [tagged(c) for c in commands]})
 
@@ -139,18 +163,44 @@ def is_header(line: str) -> bool:
 
 
 def decode_header(line: str, line_no: int = 1) -> LaneConfig:
+    return decode_journal_header(line, line_no).config
+
+
+def decode_journal_header(line: str, line_no: int = 1) -> JournalHeader:
     data = _load(line, line_no)
     if data.get("journal") != MAGIC:
         raise JournalError(f"line {line_no}: journal: must be {MAGIC!r} (not a lane journal)")
-    if data.get("version") != VERSION:
-        version = data.get("version")
-        raise JournalError(f"line {line_no}: version: {version!r} is not supported (want {VERSION})")
+    version = data.get("version")
+    if version not in (VERSION, STATE_VERSION) or isinstance(version, bool):
+        raise JournalError(
+            f"line {line_no}: version: {version!r} is not supported (want {VERSION} or {STATE_VERSION})")
     if not isinstance(data.get("config"), dict):
         raise JournalError(f"line {line_no}: config: must be an object")
     try:
-        return LaneConfig.from_dict(data["config"])
+        config = LaneConfig.from_dict(data["config"])
     except (ConfigError, TypeError) as exc:
         raise JournalError(f"line {line_no}: config: {exc}") from exc
+    extra = sorted(set(data) - {"journal", "version", "config", "next_n", "state"})
+    if extra:
+        raise JournalError(f"line {line_no}: unknown field(s) {', '.join(extra)}")
+    if version == VERSION:
+        for key in ("next_n", "state"):
+            if key in data:
+                raise JournalError(f"line {line_no}: {key}: only a version {STATE_VERSION} header has it")
+        return JournalHeader(config)
+    next_n, state = data.get("next_n"), data.get("state")
+    if not isinstance(next_n, int) or isinstance(next_n, bool) or next_n < 1:
+        raise JournalError(f"line {line_no}: next_n: must be an integer >= 1")
+    if not isinstance(state, dict):
+        raise JournalError(f"line {line_no}: state: must be an object")
+    return JournalHeader(config, state, next_n)
+
+
+def _mid_file_header(line: str, line_no: int) -> LaneConfig:
+    header = decode_journal_header(line, line_no)
+    if header.state is not None:
+        raise JournalError(f"line {line_no}: state: only a file's first line carries the lane's state")
+    return header.config
 
 
 def decode_entry(line: str, line_no: int) -> JournalEntry:
@@ -170,6 +220,11 @@ def decode_entry(line: str, line_no: int) -> JournalEntry:
 
 def decode_event(data: Any, where: str = "event") -> Event:
     return _decode_tagged(data, _EVENTS, where)
+
+
+def decode_value(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (plain JSON data) as type ``tp``; ``JournalError`` names ``where`` and the rule."""
+    return _decode(tp, value, where)
 
 
 def _load(line: str, line_no: int) -> dict[str, Any]:

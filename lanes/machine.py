@@ -19,8 +19,11 @@ Shutdown: ``LaneStopping`` turns the lane red, takes no new vehicle and decides 
 more; the barrier closes when (and only when) it is safe, by the same rule as always.
 
 Restart: ``restore`` replays the journal (the machine is deterministic, so this rebuilds
-the state exactly), then the kiosk sends ``LaneStarted`` with the inputs it read; lights
-go red, a pending trip look-up is asked again, and no decision is made twice.
+the state exactly; a rotated journal file starts from the state it carries, see
+``lanes.machine_state``), then the kiosk sends ``LaneStarted`` with the inputs it read;
+lights go red, a pending trip look-up is asked again, and no decision is made twice.
+
+The crossing and its records are in ``lanes.crossing``, the outputs' rules in ``lanes.outputs``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from lanes.commands import (
     Alarm,
@@ -40,12 +41,9 @@ from lanes.commands import (
     Outcome,
     RecordCrossing,
     ReportDevice,
-    SetBarrier,
-    SetInspectionSign,
-    SetLights,
-    ShowMessage,
 )
 from lanes.config import LaneConfig
+from lanes.crossing import Crossing, Phase, decision_record, inspection_record
 from lanes.decision import Identification, decide, identify_vehicle
 from lanes.errors import LaneError
 from lanes.events import (
@@ -73,39 +71,12 @@ from lanes.events import (
     Tick,
     TripFound,
 )
-from lanes.reasons import MESSAGES, Reason, reason
-from lanes.records import TripRecord, VehicleRecord
+from lanes.outputs import drive_outputs, safe_to_close
+from lanes.reasons import Reason, reason
+
+__all__ = ["USED_TRIPS_REMEMBERED", "Crossing", "LaneMachine", "Phase"]
 
 USED_TRIPS_REMEMBERED = 4096
-
-
-class Phase(StrEnum):
-    IDLE = "idle"
-    IDENTIFYING = "identifying"
-    RELEASED = "released"
-    REFERRED = "referred"
-
-
-@dataclass(slots=True)
-class Crossing:
-    """One vehicle at the kiosk, from the arming loop until it has gone."""
-
-    arrived_at: float
-    tags: list[TagRead] = field(default_factory=list)
-    plate: PlateDecided | None = None
-    ident: Identification | None = None
-    lookup_for: str | None = None
-    trip_answered: bool = False
-    trip: TripRecord | None = None
-    outcome: Outcome | None = None
-    green_allowed: bool = False
-    inspection: bool = False
-    entered_safety: bool = False  # the released vehicle reached the arm
-    left_arming: bool = False  # ... and then left the arming loop
-    left_safety: bool = False  # ... and then moved on from under the arm
-    passed: bool = False  # ... and then left the closing loop
-    tailgating: bool = False
-    card: CardAuthenticated | CardRejected | None = None  # the card its decision took
 
 
 class LaneMachine:
@@ -142,7 +113,7 @@ class LaneMachine:
         out: list[Command] = []
         getattr(self, "_on_" + type(event).__name__)(event, out)
         self._progress(out)
-        self._drive_outputs(out)
+        drive_outputs(self, out)
         return tuple(out)
 
     @classmethod
@@ -261,15 +232,7 @@ class LaneMachine:
         self._release(c, Outcome.OFFICER_OVERRIDE, inspect)
 
     def _on_InspectionResult(self, e: InspectionResult, out: list[Command]) -> None:
-        cfg = self.config
-        seq = self._next_sequence()
-        out.append(RecordCrossing(CrossingRecord(
-            idempotency_key=self._key(seq), lane_id=cfg.lane_id, control_point=cfg.control_point,
-            direction=cfg.direction, sequence=seq, outcome=Outcome.INSPECTION_RESULT, decided_at=self._now,
-            arrived_at=None, trip_id=e.trip_id, vehicle_id=e.vehicle_id, registration_mark=None, tag_epc=None,
-            plate=None, driver_id=None, card_number=None, verdict=None, ccrns=(),
-            reasons=(reason("INSPECTION_RESULT", e.result),), officer_id=e.officer_id, note=e.note,
-        )))
+        out.append(RecordCrossing(inspection_record(self.config, self._next_sequence(), self._now, e)))
 
     # -- loops, crossings, decisions ---------------------------------------------------
 
@@ -348,12 +311,12 @@ class LaneMachine:
                     c.lookup_for = c.ident.vehicle.vehicle_id
                     out.append(LookupTrip(c.lookup_for))
             ident = c.ident
-            card = self._card_for(c)
+            card = self.card_for(c)
             answered = ident is not None and (ident.vehicle is None or c.trip_answered)
             if ident is not None and (forced or (card is not None and answered)):
                 self._decide(c, ident, card, out)
         c = self.crossing
-        if self.phase is Phase.RELEASED and c is not None and c.passed and self._safe_to_close():
+        if self.phase is Phase.RELEASED and c is not None and c.passed and safe_to_close(self):
             self._end_crossing(out, passed=True)
         elif (self.crossing is not None and self.clear_since is not None
               and now - self.clear_since >= cfg.vacate_s):
@@ -370,7 +333,7 @@ class LaneMachine:
             return bool(c.tags) or now >= max(c.arrived_at, c.plate.at) + cfg.tag_wait_s
         return now >= c.arrived_at + cfg.plate_wait_s
 
-    def _card_for(self, c: Crossing) -> CardAuthenticated | CardRejected | None:
+    def card_for(self, c: Crossing) -> CardAuthenticated | CardRejected | None:
         # A driver can be quicker than loop detection: a card read up to pre_arm_window_s
         # before the arrival is this driver's, as a tag read then is this vehicle's. Read
         # earlier (a card forgotten in the reader), or already taken by a decision on the
@@ -401,37 +364,17 @@ class LaneMachine:
 
     def _record_decision(self, out: list[Command], outcome: Outcome, reasons: tuple[Reason, ...], *,
                          officer_id: str | None = None, note: str = "") -> None:
-        c, cfg = self.crossing, self.config
+        c = self.crossing
         assert c is not None
-        vehicle = self._known_vehicle(c)
-        card = self._card_for(c)
+        card = self.card_for(c)
         if card is not None:
             self.card_used = c.card = card
-        driver = card.driver if isinstance(card, CardAuthenticated) else None
-        seq = self._next_sequence()
-        out.append(RecordCrossing(CrossingRecord(
-            idempotency_key=self._key(seq), lane_id=cfg.lane_id, control_point=cfg.control_point,
-            direction=cfg.direction, sequence=seq, outcome=outcome, decided_at=self._now,
-            arrived_at=c.arrived_at, trip_id=c.trip.trip_id if c.trip else None,
-            vehicle_id=vehicle.vehicle_id if vehicle else None,
-            registration_mark=vehicle.registration_mark if vehicle else None,
-            tag_epc=c.tags[0].epc if len(c.tags) == 1 else None, plate=c.plate.plate if c.plate else None,
-            driver_id=driver.driver_id if driver else None,
-            card_number=card.card_number if isinstance(card, CardAuthenticated) else None,
-            verdict=c.trip.verdict if c.trip else None, ccrns=c.trip.ccrns if c.trip else (),
-            reasons=reasons, officer_id=officer_id, note=note,
+        out.append(RecordCrossing(decision_record(
+            self.config, self._next_sequence(), self._now, c, outcome, reasons, card,
+            officer_id=officer_id, note=note,
         )))
 
-    @staticmethod
-    def _known_vehicle(c: Crossing) -> VehicleRecord | None:
-        if c.ident is not None and c.ident.vehicle is not None:
-            return c.ident.vehicle
-        for t in c.tags:
-            if t.vehicle is not None:
-                return t.vehicle
-        return c.plate.vehicle if c.plate is not None else None
-
-    # -- outputs -----------------------------------------------------------------------
+    # -- availability -----------------------------------------------------------------------
 
     def _set_availability(self, device: Device, available: bool, why: str, out: list[Command]) -> bool:
         if (device not in self.unavailable) == available:
@@ -448,64 +391,6 @@ class LaneMachine:
         out.append(ReportDevice(device, available, why))
         return True
 
-    def _safe_to_close(self) -> bool:
-        return (self.loops[Loop.SAFETY] is False and self.loops[Loop.CLOSING] is False
-                and Device.IO not in self.unavailable)
-
-    def _drive_outputs(self, out: list[Command]) -> None:
-        c = self.crossing
-        released = self.phase is Phase.RELEASED and c is not None and not self.stopping
-        green = (released and c is not None and c.green_allowed and not c.entered_safety
-                 and not c.tailgating and not self.lane_faults)
-        colour = Light.GREEN if green else Light.RED
-        if colour is not self.lights:
-            self.lights = colour
-            out.append(SetLights(colour))
-        sign = released and c is not None and c.inspection
-        if sign is not self.sign:
-            self.sign = sign
-            out.append(SetInspectionSign(sign))
-        if released:
-            if self.barrier_up is not True:
-                self._command_barrier(True, out)
-        elif self.barrier_up is not False and self._safe_to_close():
-            self._command_barrier(False, out)
-        elif (self.barrier_up is False and self.loops[Loop.SAFETY] is True
-              and self.barrier_position is not BarrierPosition.DOWN):
-            self._command_barrier(True, out)  # something came under a closing arm: reopen
-            out.append(Alarm("safety_reopen", "safety loop occupied while the barrier was closing"))
-        code = self._message_code()
-        if code != self.message:
-            self.message = code
-            english, chinese = MESSAGES[code]
-            out.append(ShowMessage(code, english, chinese))
-
-    def _command_barrier(self, up: bool, out: list[Command]) -> None:
-        self.barrier_up = up
-        target = BarrierPosition.UP if up else BarrierPosition.DOWN
-        if self.barrier_position is not target:
-            self.barrier_position = BarrierPosition.MOVING
-            if self.config.barrier_travel_s > 0:  # 0: the barrier has no limit switches to wait for
-                self.barrier_deadline = self._now + self.config.barrier_travel_s
-        out.append(SetBarrier(up))
-
-    def _message_code(self) -> str:
-        c = self.crossing
-        if self.stopping:
-            return "LANE_CLOSED"
-        if self.lane_faults:
-            return "LANE_FAULT"
-        if c is None:
-            return "WELCOME"
-        if self.phase is Phase.IDENTIFYING:
-            fresh_card = self._card_for(c) is not None or (self.card_inserted and self.card is None)
-            return "CHECKING" if fresh_card else "INSERT_CARD"
-        if self.phase is Phase.REFERRED:
-            return "SEE_OFFICER"
-        if c.tailgating:
-            return "STOP"
-        return "INSPECTION" if c.inspection else "PROCEED"
-
     # -- small helpers -----------------------------------------------------------------
 
     @property
@@ -517,9 +402,6 @@ class LaneMachine:
         seq = self.sequence
         self.sequence += 1
         return seq
-
-    def _key(self, seq: int) -> str:
-        return f"{self.config.lane_id}:{seq:012d}"
 
     def _update_clear_since(self) -> None:
         if all(v is False for v in self.loops.values()):

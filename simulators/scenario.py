@@ -24,6 +24,8 @@ truck drives on; none: the truck is turned away and reverses out (the lane simul
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import socket
 import time
@@ -93,14 +95,33 @@ class LaneControl:
             sock.close()
 
 
+def _journal_texts(journal: Path) -> list[str]:
+    """The kiosk's rotated journal files (``LANE.000042.jsonl``, gzip'd or not), oldest
+    first, then the current one: counting decisions by position must not restart when
+    the kiosk rotates its journal. (The naming is the kiosk's; this package may not
+    import it.)"""
+    numbered: list[tuple[int, Path]] = []
+    for path in journal.parent.glob(f"{journal.stem}.*.jsonl*"):
+        number = path.name[len(journal.stem) + 1 :].split(".", 1)[0]
+        if number.isdigit() and path.name.endswith((".jsonl", ".jsonl.gz")):
+            numbered.append((int(number), path))
+    texts: list[str] = []
+    for _, path in sorted(numbered):
+        try:
+            raw = path.read_bytes()
+            texts.append((gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8"))
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue  # being compressed or removed right now; the next look sees it
+    with contextlib.suppress(OSError):
+        texts.append(journal.read_text("utf-8"))
+    return texts
+
+
 def decisions(journal: Path) -> list[dict[str, Any]]:
-    """Every crossing record in a kiosk journal, oldest first (with the line's ``n``)."""
+    """Every crossing record in a kiosk journal and its rotated files, oldest first (with
+    the line's ``n``)."""
     out: list[dict[str, Any]] = []
-    try:
-        text = journal.read_text("utf-8")
-    except OSError:
-        return out
-    for line in text.splitlines():
+    for line in "\n".join(_journal_texts(journal)).splitlines():
         try:
             entry = json.loads(line)
         except ValueError:

@@ -37,11 +37,7 @@ class RiskKeys:
 def load_or_create_keys(path: Path) -> RiskKeys:
     """Read the key file (hex, two lines), creating it with fresh random keys if absent."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(_KEY_BYTES) + "\n" + secrets.token_hex(_KEY_BYTES) + "\n")
-        log.warning("risk: created new selection and audit keys in %s (back this file up)", path)
+        _create_key_file(path)
     lines = path.read_text().split()
     if len(lines) != 2:
         raise ValueError(f"risk key file {path}: expected two hex lines (selection key, audit key)")
@@ -52,6 +48,27 @@ def load_or_create_keys(path: Path) -> RiskKeys:
     if len(keys.selection) < 16 or len(keys.audit) < 16:
         raise ValueError(f"risk key file {path}: each key must be at least 16 bytes")
     return keys
+
+
+def _create_key_file(path: Path) -> None:
+    """Write fresh keys to a private temporary file, then link it into place: several
+    server processes starting at once on one database all end up reading the one file
+    that won, never a half-written one (``os.link`` refuses to replace an existing file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(_KEY_BYTES) + "\n" + secrets.token_hex(_KEY_BYTES) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return  # another process created it first; use theirs
+        log.warning("risk: created new selection and audit keys in %s (back this file up)", path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Runtime:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,21 @@ def test_bad_key_file_is_refused(tmp_path: Path, content: str) -> None:
     path.write_text(content)
     with pytest.raises(ValueError, match="risk key file"):
         load_or_create_keys(path)
+
+
+def test_processes_starting_together_share_one_key_file(tmp_path: Path) -> None:
+    """Several central processes on one database create the key file at the same moment:
+    every one must read the same keys (a split would make selections differ by process)."""
+    path = tmp_path / "keys"
+    script = (
+        "import sys; from pathlib import Path; from central.risk.runtime import load_or_create_keys; "
+        "k = load_or_create_keys(Path(sys.argv[1])); print(k.selection.hex(), k.audit.hex())"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    outputs = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    assert len(outputs) == 1
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
