@@ -26,12 +26,18 @@ lane stream at once with a normal end (the lane resumes from its cursor on anoth
 replica), then drains the remaining calls within the grace. Connections are recycled
 after the feed's maximum stream age (``grpc.max_connection_age_ms``, with a grace one
 stream age long) so a load balancer that holds TCP connections still rebalances lanes.
+
+Processes: ``--processes N`` (or ``auto``: one per CPU) runs N copies of this server on
+the same port under a small supervisor (central.supervisor); the default, 1, is one
+process as before. ``--metrics-listen ADDRESS`` serves Prometheus metrics
+(central.metrics; from the supervisor, aggregated over its children, with N > 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -46,13 +52,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from central import logs
+from central import logs, supervisor
 from central.api.auth import AuthInterceptor
 from central.api.registry import ServerConfig, ServerContext, add_servicers
 from central.clock import Clock, SystemClock
 from central.services import registration, tokens
-from central.store.db import close_all, release_connection
-from central.store.schema import init_database
+from central.store.db import WalCheckpointer, close_all, is_sqlite, release_connection
+from central.store.schema import SCHEMA_VERSION, current_version, init_database
 from central.sync.feed import FeedConfig
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,6 @@ GRPC_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_ping_strikes", 0),
-    ("grpc.so_reuseport", 0),
 ]
 HEADROOM_WORKERS = 16  # threads for unary calls beyond the lanes' streams
 
@@ -75,18 +80,22 @@ def default_workers(config: ServerConfig) -> int:
     return config.expected_lanes + HEADROOM_WORKERS
 
 
-def server_options(config: ServerConfig) -> list[tuple[str, Any]]:
+def server_options(config: ServerConfig, reuse_port: bool = False) -> list[tuple[str, Any]]:
     """The fixed options plus connection ageing matched to the feed's stream age.
 
     A lane's stream ends by itself after ``max_stream_age_s``; the connection under it
     is then sent GOAWAY at about the same age (gRPC adds +-10 % jitter), and the grace
     of one more stream age lets a stream that began just before finish normally. The
     lane reconnects, and the load balancer may place it on another replica.
+
+    SO_REUSEPORT only for a supervised child: otherwise a second server started on the
+    same port by mistake would silently share its traffic instead of failing to bind.
     """
     sync = config.extra.get("sync", {})
     age_s = float(sync.get("max_stream_age_s", FeedConfig.max_stream_age_s))
     return [
         *GRPC_OPTIONS,
+        ("grpc.so_reuseport", int(reuse_port)),
         ("grpc.max_connection_age_ms", int(age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", int(age_s * 1000) + 30_000),
     ]
@@ -200,11 +209,16 @@ def start_server(
     config: ServerConfig | None = None,
     max_workers: int | None = None,
     modules: list[str] | None = None,
+    reuse_port: bool = False,
+    migrate: bool = True,
 ) -> ServerHandle:
     """Open (and migrate) the database, register every servicer, start listening.
 
     One process serves one database: the models bind to a process-wide proxy.
     ``max_workers`` defaults to :func:`default_workers` (expected lanes + 16).
+    ``reuse_port`` binds with SO_REUSEPORT (a supervised child: siblings share the
+    port); ``migrate=False`` only checks that the schema is current (its supervisor
+    migrated it).
     """
     config = config or ServerConfig()
     if config.expected_lanes < 0:
@@ -226,13 +240,19 @@ def start_server(
     tokens.token_cache.ttl_s = config.token_cache_seconds
     tokens.token_cache.clear()
     registration.reset_caches()
-    database = init_database(database_url)
+    database = init_database(database_url, create=migrate)
+    if not migrate and (version := current_version(database)) != SCHEMA_VERSION:
+        raise ValueError(f"database schema is at version {version}, this server needs {SCHEMA_VERSION}")
     release_connection()  # the start-up thread's connection goes back to the pool
     ctx = ServerContext(database=database, clock=clock or SystemClock(), config=config)
+    if is_sqlite(database) and database.database != ":memory:":
+        checkpointer = WalCheckpointer(str(database.database))
+        checkpointer.start()
+        ctx.on_shutdown(checkpointer.stop)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[AuthInterceptor()],
-        options=server_options(config),
+        options=server_options(config, reuse_port),
         maximum_concurrent_rpcs=max_workers * 64,
     )
     add_servicers(server, ctx, modules)
@@ -282,10 +302,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="info")
     p.add_argument("--plain-logs", action="store_true", help="human-readable logs instead of JSON lines")
+    p.add_argument(
+        "--processes",
+        default="1",
+        help="server processes sharing the port(s), or 'auto' for one per CPU (default %(default)s)",
+    )
+    p.add_argument("--metrics-listen", help="address for Prometheus /metrics (e.g. 127.0.0.1:9464)")
+    # A child of the supervisor: binds with SO_REUSEPORT, leaves migration and metrics to
+    # the supervisor, and stops when the supervisor goes away.
+    p.add_argument("--supervised", type=int, metavar="SUPERVISOR_PID", help=argparse.SUPPRESS)
     return p
 
 
+class _WorkerPid(logging.Filter):
+    """Adds ``worker_pid`` to every record: which of the supervisor's children logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker_pid = os.getpid()
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logs.configure(args.log_level, json_lines=not args.plain_logs)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -293,7 +331,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     tls = TlsFiles(args.tls_cert, args.tls_key, args.client_ca) if args.tls_cert else None
     try:
-        config = load_config(args.config)
+        processes = supervisor.resolve_processes(args.processes)
+    except ValueError as exc:
+        print(f"rocars-central: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)  # before any child starts: a bad file fails at once
+    except (OSError, ValueError) as exc:
+        print(f"rocars-central: {exc}", file=sys.stderr)
+        return 1
+    supervised = args.supervised is not None
+    if processes > 1 or supervised:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_WorkerPid())
+    if processes > 1 and not supervised:
+        return supervisor.run(
+            argv, processes, args.database, args.listen, args.lane_listen, args.metrics_listen
+        )
+    metrics = None
+    try:
         handle = start_server(
             args.database,
             listen=args.listen,
@@ -301,10 +357,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls=tls,
             config=config,
             max_workers=args.workers,
+            reuse_port=supervised,
+            migrate=not supervised,
         )
     except (OSError, ValueError) as exc:
         print(f"rocars-central: {exc}", file=sys.stderr)
         return 1
+    if args.metrics_listen and not supervised:  # a supervisor serves its children's
+        from central import metrics as metrics_module  # lazily: only with the flag
+
+        try:
+            metrics = metrics_module.serve_metrics(args.metrics_listen)
+        except (OSError, ValueError) as exc:
+            handle.stop(grace=0)
+            print(f"rocars-central: --metrics-listen {args.metrics_listen}: {exc}", file=sys.stderr)
+            return 1
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -314,10 +381,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     # Machine-readable start-up line for supervisors and tests that pass port 0.
-    print(f"LISTENING port={handle.port} lane_port={handle.lane_port or 0}", flush=True)
-    while not done.wait(1.0):  # a timed wait keeps the main thread responsive to signals
-        pass
+    extra = f" metrics_port={metrics.port}" if metrics is not None else ""
+    print(f"LISTENING port={handle.port} lane_port={handle.lane_port or 0}{extra}", flush=True)
+    # A timed wait keeps the main thread responsive to signals; a supervised child also
+    # stops when its supervisor is gone (it was killed and cannot forward a signal).
+    while not done.wait(1.0):
+        if supervised and os.getppid() != args.supervised:
+            log.error("supervisor %d gone: shutting down", args.supervised)
+            break
     handle.stop(grace=10.0)
+    if metrics is not None:
+        metrics.stop()
     return 0
 
 

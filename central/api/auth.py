@@ -33,8 +33,9 @@ from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool
+from google.rpc import code_pb2
 
-from central import pki
+from central import metrics, pki
 from central.api import errors as api_errors
 from central.services import errors, tokens
 from central.services.principal import ELOCK_GATEWAY, LANE, ROLE_NAMES, Principal
@@ -98,7 +99,9 @@ def _bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
             text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
             scheme, _, token = text.strip().partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise errors.Unauthenticated("authorization: expected 'Bearer <token>'")
+                raise errors.Unauthenticated(
+                    "authorization: expected 'Bearer <token>'", reason="malformed_token"
+                )
             return token.strip()
     return None
 
@@ -114,7 +117,7 @@ def certificate_principal(auth_context: dict[str, list[bytes]]) -> Principal | N
     try:
         identity = pki.principal_from_certificate(pems[0])
     except pki.PkiError as exc:
-        raise errors.Unauthenticated(str(exc)) from exc
+        raise errors.Unauthenticated(str(exc), reason="certificate") from exc
     if identity.kind == "elock_gateway":
         return Principal(ELOCK_GATEWAY, 0, identity.subject_id)
     code = identity.subject_id.upper()
@@ -125,12 +128,15 @@ def certificate_principal(auth_context: dict[str, list[bytes]]) -> Principal | N
         .first()
     )
     if lane is None or not lane.active:
-        raise errors.Unauthenticated(f"client certificate: lane {code!r} is not registered or not active")
+        raise errors.Unauthenticated(
+            f"client certificate: lane {code!r} is not registered or not active", reason="certificate"
+        )
     direction = {"import": IMPORT, "export": EXPORT}.get(identity.direction, 0)
     if lane.control_point.code != identity.control_point or lane.direction != direction:
         raise errors.Unauthenticated(
             f"client certificate: lane {code!r} is registered at {lane.control_point.code} "
-            f"{'import' if lane.direction == IMPORT else 'export'}, not where its certificate says"
+            f"{'import' if lane.direction == IMPORT else 'export'}, not where its certificate says",
+            reason="certificate",
         )
     return Principal(LANE, lane.id, code, control_point=lane.control_point.code, direction=lane.direction)
 
@@ -148,24 +154,72 @@ def authenticate(context: grpc.ServicerContext) -> Principal | None:
 
 def _check(policy: MethodPolicy | None, context: grpc.ServicerContext, method: str) -> Principal | None:
     if policy is None:
+        metrics.AUTH_FAILURES.labels("method_closed").inc()
         raise errors.PermissionDenied(f"{method}: method declares no allowed roles (refused)")
     if policy.public:
         return None
-    principal = authenticate(context)
+    try:
+        principal = authenticate(context)
+    except errors.Unauthenticated as exc:
+        metrics.AUTH_FAILURES.labels(
+            exc.reason if exc.reason in metrics.AUTH_FAILURE_REASONS else "other"
+        ).inc()
+        raise
     if principal is None:
+        metrics.AUTH_FAILURES.labels("missing_credentials").inc()
         raise errors.Unauthenticated("authorization: missing bearer token or client certificate")
     if principal.role not in policy.roles:
+        metrics.AUTH_FAILURES.labels("role").inc()
         raise errors.PermissionDenied(
             f"{method}: not allowed for role {ROLE_NAMES.get(principal.role, principal.role)}"
         )
     return principal
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
-    """Authenticates, authorises, maps service errors, logs one line per call."""
+class _Meter:
+    """One method's metric children, looked up once: ``labels()`` costs a lock and a
+    dict probe per call, this a plain dict probe."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_codes", "_method", "latency")
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self.latency = metrics.RPC_LATENCY.labels(method)
+        self._codes: dict[str, Any] = {}
+
+    def done(self, code: str, seconds: float) -> None:
+        child = self._codes.get(code)
+        if child is None:
+            child = self._codes[code] = metrics.RPCS.labels(self._method, code)
+        child.inc()
+        self.latency.observe(seconds)
+
+
+def _status_name(exc: errors.ServiceError) -> str:
+    return code_pb2.Code.Name(api_errors.to_status(exc).code)
+
+
+def _code_of(context: grpc.ServicerContext) -> str:
+    """The code a handler set without raising (``context.set_code``), else OK."""
+    code = getattr(context, "code", lambda: None)()
+    return code.name if isinstance(code, grpc.StatusCode) else "OK"
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    """Authenticates, authorises, maps service errors, logs one line per call and counts
+    it (central.metrics: calls by method and status code, latency by method, refusals by
+    reason). ``with_metrics=False`` only for measuring what the metrics cost."""
+
+    def __init__(self, *, with_metrics: bool = True) -> None:
         self._policies: dict[str, MethodPolicy | None] = {}
+        self._meters: dict[str, _Meter | None] = {}
+        self._with_metrics = with_metrics
+
+    def _meter(self, method: str) -> _Meter | None:
+        meter = self._meters.get(method)
+        if meter is None and self._with_metrics:
+            meter = self._meters[method] = _Meter(method)
+        return meter
 
     def _policy(self, method: str) -> MethodPolicy | None:
         if method not in self._policies:
@@ -182,27 +236,28 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return None
         method = handler_call_details.method
         policy = self._policy(method)
+        meter = self._meter(method)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method, policy),
+                self._wrap_unary(handler.unary_unary, method, policy, meter),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method, policy),
+                self._wrap_stream(handler.unary_stream, method, policy, meter),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, method, policy),
+                self._wrap_unary(handler.stream_unary, method, policy, meter),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                self._wrap_stream(handler.stream_stream, method, policy),
+                self._wrap_stream(handler.stream_stream, method, policy, meter),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -210,31 +265,42 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     @staticmethod
     def _wrap_unary(
-        behaviour: Callable[[Any, grpc.ServicerContext], Any], method: str, policy: MethodPolicy | None
+        behaviour: Callable[[Any, grpc.ServicerContext], Any],
+        method: str,
+        policy: MethodPolicy | None,
+        meter: _Meter | None,
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
             principal: Principal | None = None
             outcome = "OK"
+            code = "OK"
             token = None
             try:
                 principal = _check(policy, context, method)
                 token = _current.set(principal)
-                return behaviour(request, context)
+                reply = behaviour(request, context)
+                code = _code_of(context)
+                return reply
             except errors.ServiceError as exc:
                 outcome = type(exc).__name__
+                code = _status_name(exc)
                 api_errors.abort_with(context, exc)
             except Exception as exc:
                 if _is_abort(exc, context):
                     outcome = "aborted"
+                    code = _code_of(context)
                     raise
                 outcome = "internal"
+                code = "INTERNAL"
                 api_errors.abort_internal(context, exc, method)
             finally:
                 if token is not None:
                     _current.reset(token)
                 release_connection()
                 _log_call(method, principal, outcome, started)
+                if meter is not None:
+                    meter.done(code, time.perf_counter() - started)
             return None  # unreachable: abort raises
 
         return wrapped
@@ -244,27 +310,34 @@ class AuthInterceptor(grpc.ServerInterceptor):
         behaviour: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
         method: str,
         policy: MethodPolicy | None,
+        meter: _Meter | None,
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
             principal: Principal | None = None
             outcome = "OK"
+            code = "OK"
             token = None
             try:
                 principal = _check(policy, context, method)
                 token = _current.set(principal)
                 yield from behaviour(request, context)
+                code = _code_of(context)
             except errors.ServiceError as exc:
                 outcome = type(exc).__name__
+                code = _status_name(exc)
                 api_errors.abort_with(context, exc)
             except GeneratorExit:
                 outcome = "cancelled"
+                code = "CANCELLED"
                 raise
             except Exception as exc:
                 if _is_abort(exc, context):
                     outcome = "aborted"
+                    code = _code_of(context)
                     raise
                 outcome = "internal"
+                code = "INTERNAL"
                 api_errors.abort_internal(context, exc, method)
             finally:
                 if token is not None:
@@ -273,6 +346,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
                         _current.reset(token)
                 release_connection()
                 _log_call(method, principal, outcome, started)
+                if meter is not None:
+                    meter.done(code, time.perf_counter() - started)
 
         return wrapped
 

@@ -14,10 +14,11 @@ win on either database; a full slot moves the trip to the next one with room.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import threading
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,15 +26,17 @@ from typing import Any
 import peewee
 import pyotp
 
-from central import ids
+from central import ids, metrics
 from central.services import errors, hooks, validate
 from central.services.cargo import parse_ccrn
 from central.services.errors import Violations
 from central.services.principal import DRIVER, Principal
-from central.store import models
+from central.store import fast, models
 from central.store.changes import record_change
 from central.store.db import from_db, is_postgres, retrying, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
+
+log = logging.getLogger(__name__)
 
 OPEN = common_pb2.TRIP_BUNDLED
 UNBUNDLED = common_pb2.TRIP_UNBUNDLED
@@ -65,68 +68,106 @@ def _require_driver(principal: Principal) -> models.Driver:
 
 
 class CodeGuard:
-    """Wrong security codes per driver. After ``limit`` wrong codes in a row the driver's
-    codes are refused for ``lockout`` (a stolen API token must not let anyone guess the
-    6 digits: 3 codes in 10^6 are valid at any moment). Per process: with N replicas an
-    attacker gets at most N x ``limit`` guesses per lockout period."""
+    """Wrong security codes per driver, in the database (SecurityCodeGuard). After
+    ``limit`` wrong codes in a row the driver's codes are refused for ``lockout`` (a
+    stolen API token must not let anyone guess the 6 digits: 3 codes in 10^6 are valid
+    at any moment). The count is read and written inside the call's own transaction,
+    which holds the driver's write lock (SQLite: the database's; PostgreSQL: the driver
+    row, locked first), so the limit is exact however many processes and concurrent calls
+    the guesses are spread over; :func:`code_transaction` commits it when the call fails."""
 
     def __init__(self, limit: int = 5, lockout: timedelta = timedelta(minutes=15)) -> None:
         self.limit = limit
         self.lockout = lockout
-        self._state: dict[int, tuple[int, datetime | None]] = {}
-        self._lock = threading.Lock()
 
-    def check(self, driver_id: int, now: datetime) -> None:
-        with self._lock:
-            _failures, until = self._state.get(driver_id, (0, None))
+    def load(self, driver_id: int) -> tuple[int, datetime | None] | None:
+        """(failures, locked until) of this driver, None if clean; inside the caller's
+        write transaction, and on PostgreSQL after locking the driver's row."""
+        if is_postgres():
+            models.Driver.select(models.Driver.id).where(models.Driver.id == driver_id).for_update().execute()
+        G = models.SecurityCodeGuard
+        row = G.select(G.failures, G.locked_until).where(G.driver == driver_id).first()
+        return None if row is None else (int(row.failures), from_db(row.locked_until))
+
+    def check(self, state: tuple[int, datetime | None] | None, now: datetime) -> None:
+        until = state[1] if state is not None else None
         if until is not None and now < until:
             raise errors.ResourceExhausted(
                 f"security_code: too many wrong codes; try again after {until.isoformat(timespec='minutes')}"
             )
 
-    def failed(self, driver_id: int, now: datetime) -> None:
-        with self._lock:
-            failures, until = self._state.get(driver_id, (0, None))
-            if until is not None and now >= until:
-                failures = 0
-            failures += 1
-            self._state[driver_id] = (failures, now + self.lockout if failures >= self.limit else None)
+    def failed(self, driver_id: int, state: tuple[int, datetime | None] | None, now: datetime) -> bool:
+        """Count one wrong code; True if it starts a lock-out."""
+        failures, until = state if state is not None else (0, None)
+        if until is not None and now >= until:
+            failures = 0  # the last lock-out is over: a fresh count
+        failures += 1
+        locked_until = now + self.lockout if failures >= self.limit else None
+        fast.upsert(
+            models.SecurityCodeGuard,
+            {
+                "driver": driver_id,
+                "failures": failures,
+                "locked_until": to_db(locked_until) if locked_until else None,
+            },
+            conflict=("driver",),
+            update=("failures", "locked_until"),
+        )
+        if locked_until is not None:
+            log.warning("security codes of driver %d locked out after %d wrong codes", driver_id, failures)
+        return locked_until is not None
 
-    def succeeded(self, driver_id: int) -> None:
-        with self._lock:
-            self._state.pop(driver_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._state.clear()
+    def reset(self, driver_id: int) -> None:
+        models.SecurityCodeGuard.delete().where(models.SecurityCodeGuard.driver == driver_id).execute()
 
 
 code_guard = CodeGuard()
 
 
+@contextlib.contextmanager
+def code_transaction() -> Iterator[None]:
+    """A write transaction that *commits* when the block raises WrongSecurityCode, then
+    re-raises it: the wrong code's count must outlive the failed call. Sound because
+    :func:`verify_code` runs before the block writes anything else."""
+    wrong: errors.WrongSecurityCode | None = None
+    with write_transaction():
+        try:
+            yield
+        except errors.WrongSecurityCode as exc:
+            wrong = exc
+    if wrong is not None:
+        metrics.WRONG_CODES.inc()
+        raise wrong
+
+
 def verify_code(driver: models.Driver, code: str, now: datetime) -> None:
-    """Check the security code and spend it (inside the caller's transaction). One step
-    of clock drift is accepted either way; a code already used is refused, so a code
-    seen over someone's shoulder cannot bundle a second time; too many wrong codes lock
-    the driver's codes out for a while (CodeGuard)."""
-    code_guard.check(driver.id, now)
+    """Check the security code and spend it, inside the caller's :func:`code_transaction`
+    and before it writes anything. One step of clock drift is accepted either way; a
+    code already used is refused, so a code seen over someone's shoulder cannot bundle a
+    second time; too many wrong codes lock the driver's codes out for a while."""
+    state = code_guard.load(driver.id)
+    code_guard.check(state, now)
     try:
         _verify_code(driver, code.strip(), now)
-    except errors.Unauthenticated:
-        code_guard.failed(driver.id, now)
+    except errors.WrongSecurityCode:
+        if code_guard.failed(driver.id, state, now):
+            metrics.LOCKOUTS.inc()
         raise
-    code_guard.succeeded(driver.id)
+    if state is not None:
+        code_guard.reset(driver.id)
 
 
 def _verify_code(driver: models.Driver, code: str, now: datetime) -> None:
     if len(code) != 6 or not code.isdigit():
-        raise errors.Unauthenticated("security_code: must be the 6-digit code your security token shows now")
+        raise errors.WrongSecurityCode(
+            "security_code: must be the 6-digit code your security token shows now"
+        )
     totp = pyotp.TOTP(driver.totp_secret)
     step = totp.timecode(now)
     for candidate in (step, step - 1, step + 1):
         if pyotp.utils.strings_equal(totp.generate_otp(candidate), code):
             if candidate <= driver.last_totp_step:
-                raise errors.Unauthenticated(
+                raise errors.WrongSecurityCode(
                     "security_code: this code was already used; wait for the next one"
                 )
             updated = (
@@ -135,11 +176,11 @@ def _verify_code(driver: models.Driver, code: str, now: datetime) -> None:
                 .execute()
             )
             if updated != 1:  # a concurrent call spent it first
-                raise errors.Unauthenticated(
+                raise errors.WrongSecurityCode(
                     "security_code: this code was already used; wait for the next one"
                 )
             return
-    raise errors.Unauthenticated("security_code: wrong or expired code")
+    raise errors.WrongSecurityCode("security_code: wrong or expired code")
 
 
 def slot_start_for(when: datetime, slot_minutes: int) -> datetime:
@@ -335,7 +376,7 @@ def bundle(
     assert vehicle is not None and cp is not None and req.expected_arrival is not None
     for _attempt in range(3):
         try:
-            with write_transaction():
+            with code_transaction():
                 # Check every CCRN first so one reply lists every problem.
                 rows = _check_consignments(v, ccrns, cp, req.direction, None)
                 v.raise_if_any()
@@ -365,6 +406,7 @@ def bundle(
                     created_at=to_db(now),
                 )
                 hooks.trip_changed("trip_bundled", trip, cp.code, now)
+            metrics.BUNDLES.labels("bundle").inc()
             return trip
         except peewee.IntegrityError:
             replay = _replayed(principal, key, digest)  # a concurrent retry won
@@ -416,7 +458,7 @@ def rebundle(
     of its own so its lanes drop the trip (the feed only tells a lane about changes
     recorded for its control point)."""
     driver = _require_driver(principal)
-    with write_transaction():
+    with code_transaction():
         trip = own_trip(principal, reference, for_update=True)
         _require_open(trip)
         old_cp = models.ControlPoint.get_by_id(trip.control_point_id)
@@ -467,19 +509,21 @@ def rebundle(
                 {"moved_to": new_cp.code},
                 now=now,
             )
+    metrics.BUNDLES.labels("rebundle").inc()
     return trip
 
 
 @retrying()
 def unbundle(principal: Principal, reference: str, security_code: str, now: datetime) -> models.Trip:
     driver = _require_driver(principal)
-    with write_transaction():
+    with code_transaction():
         trip = own_trip(principal, reference, for_update=True)
         if trip.status == UNBUNDLED:
             return trip  # already done: a retried call
         _require_open(trip)
         verify_code(driver, security_code, now)
         _close(trip, now)
+    metrics.BUNDLES.labels("unbundle").inc()
     return trip
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import peewee
 
-from central import ids
+from central import ids, metrics
 from central.services import errors, hooks, validate
 from central.services.errors import Violations
 from central.services.principal import COMPANY, Principal
@@ -251,6 +251,7 @@ def submit(
                 consignment.control_point = cp  # the row we have: no look-up when read
                 _add_version(consignment, 1, "submitted", cargo, cp.code, direction, "", now)
                 hooks.consignment_changed(consignment)
+            metrics.SUBMISSIONS.inc()
             return consignment
         except peewee.IntegrityError:
             # Either a concurrent retry with the same key won (return its CCRN) or the
@@ -412,6 +413,7 @@ def amend(
         _add_version(row, version, "amended", cargo, cp.code, new_direction, reason, now)
         hooks.consignment_changed(row)
         _touch_trip(row, now)
+    metrics.AMENDMENTS.inc()
     return row
 
 
@@ -444,6 +446,7 @@ def cancel(principal: Principal, ccrn_text: str, reason: str, now: datetime) -> 
             from central.services import bundling
 
             bundling.consignment_left_trip(trip_id, now)
+    metrics.CANCELLATIONS.inc()
     return row
 
 

@@ -45,7 +45,17 @@ class Conflict(ServiceError):
 
 
 class Unauthenticated(ServiceError):
-    pass
+    """``reason`` is a short fixed word for metrics (central.metrics.AUTH_FAILURE_REASONS
+    at the API edge); the message is for the caller."""
+
+    def __init__(self, message: str, reason: str = "other") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WrongSecurityCode(Unauthenticated):
+    """A driver's security code was wrong, reused or malformed. Its count is committed
+    even though the call fails (central.services.bundling)."""
 
 
 class PermissionDenied(ServiceError):

@@ -13,6 +13,7 @@ import peewee
 import pyotp
 
 from central.services import errors, hooks, tokens, validate
+from central.services.epoch import Generation, bump, shared_epoch
 from central.services.errors import Violations
 from central.services.principal import COMPANY, DRIVER, OFFICER
 from central.store import fast, models
@@ -56,52 +57,59 @@ def upsert_control_point(
         else:
             cp.name, cp.slot_minutes, cp.slot_capacity = name, minutes, capacity
             cp.save()
+        bump()  # other processes drop their cached copy when this commits
     _control_points.clear()
     return cp
 
 
 class _TtlCache:
     """Control points change a few times a year and are read on every submission and
-    bundling; keep them for a few seconds. This process clears it on change; another
-    replica sees a changed slot size or capacity within ``ttl_s``."""
+    bundling; keep them for a few seconds. A change through any process moves the shared
+    epoch, which clears this cache in every process within the epoch's poll interval;
+    ``ttl_s`` is only the backstop."""
 
     def __init__(self, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
         self._items: dict[str, tuple[float, tuple[Any, ...]]] = {}
+        self.generation = Generation()
 
     def get(self, key: str) -> tuple[Any, ...] | None:
         hit = self._items.get(key)
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
-    def put(self, key: str, value: tuple[Any, ...]) -> None:
-        self._items[key] = (time.monotonic() + self.ttl_s, value)
+    def put(self, key: str, value: tuple[Any, ...], generation: int) -> None:
+        """Store a look-up begun at ``generation``; dropped if a clear came since."""
+        if generation == self.generation.value:
+            self._items[key] = (time.monotonic() + self.ttl_s, value)
 
     def clear(self) -> None:
+        self.generation.advance()
         self._items.clear()
 
 
 _control_points = _TtlCache()
+shared_epoch.register(_control_points.clear)
 
 
 def reset_caches() -> None:
-    """Forget cached state (a server starting on a database, tests switching databases)."""
-    from central.services.bundling import code_guard
-
-    _control_points.clear()
-    code_guard.clear()
+    """Forget cached state (a server starting on a database, tests switching databases).
+    Wrong-code counts live in the database and are not cached."""
+    shared_epoch.forget()
 
 
 def control_point_by_code(v: Violations, field: str, value: str) -> models.ControlPoint | None:
     code = validate.code(v, field, value, r"^[A-Z]{2,8}$", CONTROL_POINT_RULE)
     if v and any(x.field == field for x in v.items):
         return None
+    shared_epoch.check()
     row = _control_points.get(code)
     if row is None:
+        generation = _control_points.generation.value
         row = fast.select_one(
             models.ControlPoint, ("id", "code", "name", "slot_minutes", "slot_capacity"), {"code": code}
         )
         if row is not None:
-            _control_points.put(code, row)
+            _control_points.put(code, row, generation)
     if row is None:
         v.add(field, f"no control point {code!r} is registered")
         return None
@@ -220,9 +228,9 @@ def reset_driver_secret(driver_id: int) -> models.Driver:
         driver.totp_secret = pyotp.random_base32()
         driver.last_totp_step = 0
         driver.save()
-    from central.services.bundling import code_guard
+        from central.services.bundling import code_guard
 
-    code_guard.succeeded(driver_id)
+        code_guard.reset(driver_id)  # a new secret starts with a clean slate
     return driver
 
 
@@ -374,6 +382,7 @@ def set_active(kind: int, account_id: int, active: bool, now: datetime) -> None:
     with write_transaction():
         row.active = active  # type: ignore[attr-defined]
         row.save()
+        bump()  # other processes drop cached principals of this account when this commits
         if isinstance(row, models.Driver):
             hooks.driver_changed(row, now)
         elif isinstance(row, models.Lane):

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from central.services import errors
+from central.services.epoch import Generation, bump, shared_epoch
 from central.services.principal import COMPANY, DRIVER, OFFICER, Principal
 from central.store import models
 from central.store.db import to_db
@@ -69,6 +70,7 @@ def revoke_all(role: int, account_id: int, now: datetime) -> int:
         .where((field == account_id) & models.ApiToken.revoked_at.is_null())
         .execute()
     )
+    bump()  # other processes drop their caches when this commits
     token_cache.clear()
     return int(count)
 
@@ -102,14 +104,16 @@ def _lookup(token_hash: str) -> Principal | None:
 
 class TokenCache:
     """Token hash -> principal for a few seconds, so a busy client does not cost two
-    indexed look-ups per call. Revocation and deactivation in this process clear it at
-    once; in other replicas a revoked token works for at most ``ttl_s`` more."""
+    indexed look-ups per call. Any process's revocation or deactivation moves the shared
+    epoch (central.services.epoch), which clears this cache in every process within the
+    epoch's poll interval; ``ttl_s`` is only the backstop."""
 
     def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self.generation = Generation()
 
     def get(self, token_hash: str) -> Principal | None:
         if self.ttl_s <= 0:
@@ -123,32 +127,41 @@ class TokenCache:
                 return None
             return hit[1]
 
-    def put(self, token_hash: str, principal: Principal) -> None:
+    def put(self, token_hash: str, principal: Principal, generation: int) -> None:
+        """Store a look-up begun at ``generation``; dropped if a clear came since."""
         if self.ttl_s <= 0:
             return
         with self._lock:
+            if generation != self.generation.value:
+                return
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[token_hash] = (time.monotonic() + self.ttl_s, principal)
 
     def clear(self) -> None:
         with self._lock:
+            self.generation.advance()
             self._entries.clear()
 
 
 token_cache = TokenCache()
+shared_epoch.register(token_cache.clear)
 
 
 def authenticate(token: str) -> Principal:
     """Bearer token -> principal; Unauthenticated if unknown, revoked or inactive."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
-        raise errors.Unauthenticated("authorization: not a ROCARS API token")
+        raise errors.Unauthenticated("authorization: not a ROCARS API token", reason="malformed_token")
     digest = hash_token(token)
+    shared_epoch.check()
     cached = token_cache.get(digest)
     if cached is not None:
         return cached
+    generation = token_cache.generation.value
     principal = _lookup(digest)
     if principal is None:
-        raise errors.Unauthenticated("authorization: unknown, revoked or inactive token")
-    token_cache.put(digest, principal)
+        raise errors.Unauthenticated(
+            "authorization: unknown, revoked or inactive token", reason="unknown_token"
+        )
+    token_cache.put(digest, principal, generation)
     return principal

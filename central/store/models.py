@@ -265,6 +265,33 @@ class IdempotentReply(BaseModel):
         indexes = ((("principal", "method", "key"), True),)
 
 
+class CacheEpoch(BaseModel):
+    """One row (id 1) whose ``value`` moves, in the same transaction, with every change
+    that must invalidate the per-process caches of tokens and control points (a token
+    revoked, an account deactivated, a control point's slots changed). Every central
+    process reads it at most once per poll interval and drops its caches when it moved
+    (central.services.epoch), so N processes on one database stay consistent within
+    that interval rather than within the caches' TTL."""
+
+    id: Any  # always 1
+
+    value = peewee.BigIntegerField(default=0)
+
+
+class SecurityCodeGuard(BaseModel):
+    """Consecutive wrong security codes of one driver and the end of their lock-out.
+    Kept in the database, not per process, so the limit holds however many central
+    processes an attacker's calls are spread over (central.services.bundling)."""
+
+    # Attributes peewee adds (typed for mypy; annotations create no columns).
+    id: Any  # the AutoField peewee adds: a column on the class, an int on a row
+    driver_id: int
+
+    driver = peewee.ForeignKeyField(Driver, unique=True, on_delete="CASCADE")
+    failures = peewee.IntegerField(default=0)
+    locked_until = peewee.DateTimeField(null=True)
+
+
 CORE_MODELS: tuple[type[peewee.Model], ...] = (
     SchemaVersion,
     ControlPoint,
@@ -279,6 +306,8 @@ CORE_MODELS: tuple[type[peewee.Model], ...] = (
     Consignment,
     ConsignmentVersion,
     IdempotentReply,
+    CacheEpoch,
+    SecurityCodeGuard,
 )
 
 

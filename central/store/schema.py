@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # while an area does not exist yet.
 AREA_MODEL_MODULES: tuple[str, ...] = ("central.store.changes", "central.risk.models", "central.sync.models")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v2_submission_hash(db: peewee.Database) -> None:
@@ -53,8 +53,24 @@ def _v3_crossing_indexes(db: peewee.Database) -> None:
     db.create_tables([CrossingEventRecord], safe=True)  # creates missing indexes too
 
 
+def _v4_shared_state(db: peewee.Database) -> None:
+    """v4: state that must hold across central processes on one database: the cache
+    epoch (one row, seeded) and the per-driver wrong-security-code guard."""
+    db.create_tables([models.CacheEpoch, models.SecurityCodeGuard], safe=True)
+    _seed(db)
+
+
+def _seed(db: peewee.Database) -> None:
+    """Rows the code expects to exist (idempotent: run on every start)."""
+    models.CacheEpoch.insert(id=1, value=0).on_conflict_ignore().execute()
+
+
 # version -> step that brings the schema from version-1 to version
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_submission_hash, 3: _v3_crossing_indexes}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
+    2: _v2_submission_hash,
+    3: _v3_crossing_indexes,
+    4: _v4_shared_state,
+}
 
 
 class SchemaError(RuntimeError):
@@ -97,6 +113,7 @@ def migrate(db: peewee.Database) -> int:
         # safe=True: tables added by areas since the stamp are created too.
         db.create_tables(models.all_models(), safe=True)
         if version == 0:
+            _seed(db)
             models.SchemaVersion.create(version=SCHEMA_VERSION, applied_at=to_db(datetime.now(UTC)))
             log.info("schema created at version %d", SCHEMA_VERSION)
             return SCHEMA_VERSION

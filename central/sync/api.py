@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from central import pki
+from central import metrics, pki
 from central.api.auth import current_principal
 from central.api.registry import ServerContext
 from central.services import errors
@@ -79,7 +79,11 @@ class LaneSyncServicer(sync_pb2_grpc.LaneSyncServicer):
             problems.append(errors.FieldViolation("direction", "must be the lane's direction"))
         if problems:
             raise errors.PermissionDenied("; ".join(str(p) for p in problems))
-        yield from self.feed.stream(lane, request.cursor, context.is_active)
+        metrics.SYNC_STREAMS.inc()
+        try:
+            yield from self.feed.stream(lane, request.cursor, context.is_active)
+        finally:
+            metrics.SYNC_STREAMS.dec()
 
     def PostCrossingEvents(
         self, request: sync_pb2.PostCrossingEventsRequest, context: grpc.ServicerContext
@@ -87,6 +91,7 @@ class LaneSyncServicer(sync_pb2_grpc.LaneSyncServicer):
         lane = _lane_of(current_principal(), context)
         caller = LaneCaller(lane.lane_id, lane.control_point, lane.direction)
         acks = ingest(list(request.events), caller, self.ctx.clock.now())
+        metrics.CROSSINGS_INGESTED.inc(sum(1 for ack in acks if not ack.duplicate))
         return sync_pb2.PostCrossingEventsReply(acks=acks)
 
 

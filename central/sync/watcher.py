@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import peewee
 
+from central import metrics
 from central.store import changes
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class ChangeWatcher:
             if value > self._head:
                 self._head = value
                 self._cond.notify_all()
+                metrics.CHANGELOG_HEAD.set(value)
             return self._head
 
     def wait_beyond(self, seq: int, timeout: float) -> int:

@@ -58,3 +58,27 @@ def test_init_twice_changes_nothing(url: str) -> None:
     db = init_database(url)
     assert [r.version for r in models.SchemaVersion.select()] == [SCHEMA_VERSION]
     db.close()
+
+
+def test_v3_database_is_migrated_to_v4_with_shared_state(url: str) -> None:
+    db = init_database(url)
+    # Make it what version 3 of the code created: no cache epoch, no code guard.
+    db.drop_tables([models.SecurityCodeGuard, models.CacheEpoch])
+    _stamp(3)
+    close_all()
+    db = init_database(url)
+    assert current_version(db) == SCHEMA_VERSION == 4
+    assert [r.version for r in models.SchemaVersion.select().order_by(models.SchemaVersion.version)] == [3, 4]
+    assert [(r.id, r.value) for r in models.CacheEpoch.select()] == [(1, 0)]
+    assert {"driver_id", "failures", "locked_until"} <= {
+        c.name for c in db.get_columns("security_code_guard")
+    }
+    # One guard row per driver: the unique index the lock-out's upsert relies on.
+    assert any(i.unique and i.columns == ["driver_id"] for i in db.get_indexes("security_code_guard"))
+    close_all()
+
+
+def test_fresh_database_has_the_epoch_row(url: str) -> None:
+    init_database(url)
+    assert [(r.id, r.value) for r in models.CacheEpoch.select()] == [(1, 0)]
+    close_all()
