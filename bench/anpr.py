@@ -68,6 +68,9 @@ class Tally:
     v_wrong: int = 0
     v_none: int = 0
     wrong_examples: list[str] = field(default_factory=list)
+    night_frames: int = 0  # infra-red night frames (hard level), a diagnostic split
+    night_right: int = 0
+    night_wrong: int = 0
 
     def figures(self) -> dict[str, float]:
         f, v = max(1, self.frames), max(1, self.vehicles)
@@ -84,6 +87,12 @@ class Tally:
             "multi_exact": round(self.v_right / v, 4),
             "multi_wrong": round(self.v_wrong / v, 4),
             "multi_no_decision": round(self.v_none / v, 4),
+            **({"night_frames": self.night_frames,
+                "night_exact": round(self.night_right / self.night_frames, 4),
+                "night_wrong": round(self.night_wrong / self.night_frames, 4),
+                "day_exact": round((self.right - self.night_right)
+                                   / max(1, self.frames - self.night_frames), 4)}
+               if self.night_frames else {}),
         }
 
 
@@ -115,12 +124,15 @@ def run_row(
             tally.frames += 1
             tally.ms.append(read.ms)
             voter.add(read.plate, read.confidence if read.plate else 0.0)
+            tally.night_frames += sample.night
             if read.plate is None:
                 tally.none += 1
             elif read.plate == truth:
                 tally.right += 1
+                tally.night_right += sample.night
             else:
                 tally.wrong += 1
+                tally.night_wrong += sample.night
                 if len(tally.wrong_examples) < 5:
                     tally.wrong_examples.append(f"{truth} read as {read.plate} ({read.confidence:.2f})")
         decided = voter.decision().plate
@@ -171,6 +183,9 @@ def main() -> int:
                   f"{fig['multi_no_decision']:6.2%}", flush=True)
             if exact_label == "none ok":
                 fig["none_ok"] = fig["no_read"]
+            if tally.night_frames:
+                print(f"    day {fig['day_exact']:.2%} exact; night ({tally.night_frames} frames) "
+                      f"{fig['night_exact']:.2%} exact, {fig['night_wrong']:.2%} wrong")
             for example in tally.wrong_examples:
                 print(f"    wrong: {example}")
     print("('exact' on the none row is the share of frames read as nothing; 'cpu' is CPU time per frame,")

@@ -62,14 +62,23 @@ def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
     closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 3)))
     found.extend(_from_mask(closed, "edges", area_max))
     board = cv2.bitwise_or(masks["yellow"], masks["white-dim"])
+    outlined = list(found)
     for corners, rows, score in text_candidates(grey, board):
         across = float(np.linalg.norm(corners[1] - corners[0]))
         down = float(np.linalg.norm(corners[3] - corners[0]))
+        # The text cue guesses the outline from the characters it chained, and a chain that
+        # missed a faint character guesses it off-centre: where a board's own outline was
+        # found around the same place, that outline goes first.
+        same = [c.score for c in outlined if _iou(corners, c.corners) >= 0.5]
+        if same:
+            score = min(score, max(same) - 0.01)
         found.append(Candidate(corners, max(across, down) / max(1.0, min(across, down)), score, "text", rows))
     found.sort(key=lambda c: c.score, reverse=True)
     kept: list[Candidate] = []
     for cand in found:
-        if all(_overlap(cand.corners, k.corners) < 0.6 for k in kept):
+        # Over the union, not the smaller area: an outline around half the characters
+        # (a partial text chain, a half-shadowed board) must not hide the whole plate's.
+        if all(_iou(cand.corners, k.corners) < 0.6 for k in kept):
             kept.append(cand)
         if len(kept) >= limit:
             break
@@ -139,8 +148,15 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     return float(area) / small if small > 0 else 0.0
 
 
-def warp(frame: np.ndarray, cand: Candidate, margin: float = 0.07) -> np.ndarray:
-    """The candidate straightened to its canonical size, as grey levels.
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    area, _ = cv2.intersectConvexConvex(a, b)
+    union = cv2.contourArea(a) + cv2.contourArea(b) - float(area)
+    return float(area) / union if union > 0 else 0.0
+
+
+def warp(frame: np.ndarray, cand: Candidate, margin: float = 0.07, *, colour: bool = False) -> np.ndarray:
+    """The candidate straightened to its canonical size, as grey levels (``colour``: as
+    the frame's own channels).
 
     The quadrilateral is first grown by ``margin`` of its size on every side, so that a
     character cut by a tight or slightly wrong outline still lies whole inside the crop.
@@ -156,5 +172,26 @@ def warp(frame: np.ndarray, cand: Candidate, margin: float = 0.07) -> np.ndarray
     dst = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32) * inner + margin
     dst = dst * np.array([size[0] - 1, size[1] - 1], np.float32)
     matrix = cv2.getPerspectiveTransform(corners, dst)
-    grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    return cv2.warpPerspective(grey, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    source = frame if frame.ndim == 2 or colour else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return cv2.warpPerspective(source, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def widened(cand: Candidate, sides: tuple[str, ...], by: float = 1.5) -> Candidate:
+    """The candidate's outline stretched along its rows by ``by`` plate heights on each of
+    ``sides`` ("left", "right"): a character cut by the crop's side means the plate goes on
+    (a shadow or a neighbour of the board's colour ended the outline early)."""
+    tl, tr, br, bl = (p.astype(np.float32) for p in cand.corners)
+    if np.linalg.norm(bl - tl) > np.linalg.norm(tr - tl) and not cand.two_row:
+        tl, tr, br, bl = tr, br, bl, tl  # portrait quad: the long side is the width
+    height = float(np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    along = (tr - tl + br - bl) / max(1e-6, float(np.linalg.norm(tr - tl + br - bl)))
+    step = along * by * height
+    if "left" in sides:
+        tl, bl = tl - step, bl - step
+    if "right" in sides:
+        tr, br = tr + step, br + step
+    corners = np.array([tl, tr, br, bl], np.float32)
+    width = float(np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    return Candidate(corners, max(width, height) / max(1.0, min(width, height)), cand.score, "grown",
+                     2 if cand.two_row else 1)
+

@@ -6,10 +6,17 @@ for every character blob and fit the plate grammar; the layout (letters, gap, di
 decides which characters are letters and which digits; characters read alone, out of the
 LSTM's context, may veto. Confidence is the agreeing readings' confidence times their
 share. Below ``min_confidence`` the answer is no read: a wrong plate is worse than none.
+
+A mark that lost a character is often another valid mark ("DL670" as "DL67"), so before
+any reading the candidate must show the whole plate: no character cut by the crop's side
+and the board ending before it (extent; else the outline is widened), no pieces of a
+broken character beside the row (segment), and no threshold whose row ends a character
+short of another's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +25,8 @@ import numpy as np
 
 from drivers.anpr import glyphs as glyph_shapes
 from drivers.anpr import grammar
-from drivers.anpr.locate import Candidate, find_candidates, warp
+from drivers.anpr.extent import open_sides
+from drivers.anpr.locate import Candidate, find_candidates, warp, widened
 from drivers.anpr.ocr import LineRead, OcrEngine, open_engine
 from drivers.anpr.segment import Segmented, compose, segment
 from drivers.base import DeviceTimeout
@@ -41,8 +49,19 @@ _MIN_CONTRAST = 30.0
 _PERSONALISED_MAX_IMBALANCE = 1.0
 # Grey levels added to Otsu's threshold, tried in turn while there is no read (tuning set:
 # -12 parts characters blur has joined, +12 and +24 mend strokes blur has broken).
-_INK_BIASES = (0.0, -12.0, 12.0, 24.0)
+_INK_BIASES = (0.0, -12.0, 12.0, 24.0, -24.0, 36.0)
 _RIVAL_CONFIDENCE = 0.4  # a rival mark read this confidently at another threshold blocks a consensus
+_SOLO_CONFIDENCE = 0.9
+_AGREED_FLOOR = 0.6
+_AGREEMENT_BONUS = 0.1
+_AGREED_CAP = 0.9
+_MAX_GROWTH = 2
+_EXTENT_THRESHOLDS = 3  # the first thresholds of _INK_BIASES whose character extents are compared
+_BOARD_CUES = ("yellow", "white", "white-dim")  # outlines of the board itself, found by its colour
+_PAIR_MAX_IMBALANCE = 0.3
+# Outlines drawn around the characters (text) or widened past them (grown): there the
+# characters' place in the outline says nothing about a plate.
+_UNCENTRED_CUES = ("text", "grown")
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
@@ -122,7 +141,9 @@ class PlateReader:
                              reason=f"best read below confidence {self.min_confidence:.2f}")
         return PlateRead(best.mark, best.confidence, ms, best.kind, best.cand.corners)
 
-    def _read_candidate(self, frame: np.ndarray, cand: Candidate, deadline: float) -> _Scored | None:
+    def _read_candidate(
+        self, frame: np.ndarray, cand: Candidate, deadline: float, grown: int = 0
+    ) -> _Scored | None:
         """Segment and judge the candidate at Otsu's threshold; only if that gives no
         confident read, at thresholds that count more or less as ink (blur and dim light
         break thin strokes or join neighbours, and a broken character is no character).
@@ -130,15 +151,40 @@ class PlateReader:
         A read at a moved threshold is a second look, and a second look can see what is
         not there (a broken 0 as a 9): it is accepted only when another threshold read the
         same mark too, one of them confidently, and no threshold read a rival mark.
+
+        Characters running off the crop's side at Otsu's threshold mean the outline ended
+        before the plate did: the outline is widened on that side and read afresh (twice
+        at most), never read short. A character Otsu's threshold sees broken (pieces of
+        ink beside the row) refuses the candidate, whatever other thresholds make of it;
+        and a threshold whose row ends a character short of another's is not read.
+        If no two thresholds agree, one read of confidence ``_SOLO_CONFIDENCE`` with no
+        rival at any threshold still counts (its shapes passed the glyph check).
         """
         flat = warp(frame, cand)
         seen: list[_Scored] = []
         first: _Scored | None = None
+        # Segmenting is cheap next to reading: look at every threshold first. Where any of
+        # them shows a character cut or broken, or characters further along the row than
+        # another does, a read with fewer characters may be one with a glyph missing.
+        # (Only thresholds near Otsu's: far from it, noise and the border join the row.)
+        rows = 2 if cand.two_row else 1
+        near = [segment(flat, rows, ink_bias) for ink_bias in _INK_BIASES[:_EXTENT_THRESHOLDS]]
+        otsu = near[0]
+        if otsu is not None:
+            sides = set(otsu.cut_sides) | set(open_sides(warp(frame, cand, colour=True), otsu.extent,
+                                                         otsu.band, otsu.char_px))
+            if sides and grown < _MAX_GROWTH:
+                return self._read_candidate(frame, widened(cand, tuple(sorted(sides))), deadline, grown + 1)
+            if sides or otsu.cut:
+                return None
+        whole = [seg for seg in near if seg is not None and not seg.cut]
         for k, ink_bias in enumerate(_INK_BIASES):
-            seg = segment(flat, 2 if cand.two_row else 1, ink_bias)
+            seg = near[k] if k < len(near) else segment(flat, rows, ink_bias)
             if seg is None or seg.cut or not 2 <= seg.blobs <= grammar.MAX_MARK_LENGTH:
                 continue
-            if not plate_like(seg, centred=cand.cue != "text"):
+            if any(_shorter(seg, other) for other in whole):
+                continue
+            if not plate_like(seg, centred=cand.cue not in _UNCENTRED_CUES):
                 continue
             try:
                 scored = self._judge(seg, cand, deadline)
@@ -147,8 +193,6 @@ class PlateReader:
                 self._timed_out = True
                 break
             if scored is None:
-                if k == 0:
-                    break  # characters seen whole and still refused: no threshold changes that
                 continue
             if k == 0:
                 if scored.confidence >= self.min_confidence:
@@ -160,6 +204,11 @@ class PlateReader:
                 return agreed
         # Otsu's own read below the confidence threshold (read() reports it as no read, with
         # its confidence for diagnostics); a moved threshold's read without consensus: none.
+        marks = {s.mark for s in seen if s.confidence >= _RIVAL_CONFIDENCE}
+        if len(marks) == 1:
+            best = max(seen, key=lambda s: s.confidence)
+            if best.confidence >= _SOLO_CONFIDENCE:
+                return best
         return seen[0] if seen and seen[0] is first else None
 
     def _threshold_consensus(self, seen: list[_Scored]) -> _Scored | None:
@@ -170,6 +219,13 @@ class PlateReader:
         best = max(same, key=lambda s: s.confidence)
         if len(same) >= 2 and best.confidence >= self.min_confidence:
             return best
+        if len(same) >= 2 and min(s.confidence for s in same) >= _AGREED_FLOOR:
+            # Thresholds that each fell a little short but agree, with no rival: each
+            # agreeing look beyond the first adds _AGREEMENT_BONUS to their mean (short of
+            # certainty: looks that each doubted never add up to a sure read).
+            mean = sum(s.confidence for s in same) / len(same)
+            agreed = min(_AGREED_CAP, mean + _AGREEMENT_BONUS * (len(same) - 1))
+            return dataclasses.replace(best, confidence=agreed)
         return None
 
     def _judge(self, seg: Segmented, cand: Candidate, deadline: float) -> _Scored | None:
@@ -231,14 +287,14 @@ class PlateReader:
             # No grammar to check a free-form mark by: demand a plate, that is a board found
             # by its colour with the characters centred, or, where the outline came from
             # edges or the characters themselves, a border framing them.
-            if seg.imbalance > _PERSONALISED_MAX_IMBALANCE and cand.cue != "text":
+            if seg.imbalance > _PERSONALISED_MAX_IMBALANCE and cand.cue not in _UNCENTRED_CUES:
                 return None
-            if cand.cue in ("edges", "text") and not seg.framed:
+            if cand.cue in ("edges", *_UNCENTRED_CUES) and not seg.framed:
                 return None
             for k, view in enumerate(views):
                 read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
                 mark = grammar.normalise(read.text)
-                if grammar.near_standard(mark):
+                if grammar.near_standard(mark) and not _whole_letter_pair(mark, seg, cand):
                     return None  # a blurred standard mark as likely as a personalised one
                 if len(mark) == seg.blobs and grammar.check(mark).kind == "personalised":
                     votes.setdefault(mark, []).append(_score(read))
@@ -346,6 +402,26 @@ def plate_like(seg: Segmented, *, centred: bool = True) -> bool:
             and low <= seg.height_ratio <= high)
 
 
+def _shorter(seg: Segmented, other: Segmented) -> bool:
+    """Whether ``other`` (another threshold) found a character just past the end of
+    ``seg``'s last: then ``seg`` lost one, and its read would be a shorter, valid, wrong
+    mark ("CT7" of "CT71"). Further out than a character's pitch stands the border or a
+    bolt; before the first character, a lost letter leaves no standard mark."""
+    beyond = other.extent[1] - seg.extent[1]
+    return 0.4 * seg.char_px < beyond <= 1.6 * seg.char_px
+
+
+def _whole_letter_pair(mark: str, seg: Segmented, cand: Candidate) -> bool:
+    """Whether a two-letter mark ("UW") is whole, not a standard mark whose number was lost.
+
+    A lost number leaves the letters well left of the board's centre (the number and the
+    painted space are a character height or more), and a broken one leaves ink beside them
+    (``seg.cut``). So the board's own outline (found by its colour, of a single-row
+    plate's shape, framed by its border) must hold the two letters centred."""
+    return (len(mark) == 2 and mark.isalpha() and cand.cue in _BOARD_CUES and cand.aspect >= 3.8
+            and seg.framed and not seg.cut and seg.imbalance <= _PAIR_MAX_IMBALANCE)
+
+
 def _unexplained(text: str, read: LineRead, split: int) -> tuple[str, list[int]]:
     """Where a confident free reading has characters no confusion explains, and the places
     of letters among the digits that merely look like digits (Y for 9: "suspects").
@@ -356,6 +432,7 @@ def _unexplained(text: str, read: LineRead, split: int) -> tuple[str, list[int]]
     digits that looks like no digit, which no reading can settle; "" when all is explained.
     """
     strangers = 0
+    swapped = 0  # digits among the letters that look like a letter (8 for B)
     suspects: list[int] = []
     for i, char in enumerate(text):
         confident = i < len(read.confidences) and read.confidences[i] >= 0.8
@@ -364,11 +441,15 @@ def _unexplained(text: str, read: LineRead, split: int) -> tuple[str, list[int]]
             continue
         if not confident:
             continue
-        if i < split and char.isdigit() and not grammar.looks_like_letter(char):
-            return "letters", suspects
+        if i < split and char.isdigit():
+            if not grammar.looks_like_letter(char):
+                return "letters", suspects
+            swapped += 1
         if i >= split and char.isalpha() and char not in "BSZOIQ":
             strangers += 1
-    if strangers and strangers + len(suspects) >= 2:
+    # A letter among the digits that looks like no digit, and another slip besides (a
+    # digit among the letters, as in "S8 4BX"): two slips from a standard mark, personalised.
+    if strangers and strangers + len(suspects) + swapped >= 2:
         return "digits", suspects
     return ("doubt" if strangers else ""), suspects
 

@@ -11,6 +11,9 @@ check Tesseract's reading against.
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -20,7 +23,10 @@ LINE_CHAR_HEIGHT = 40  # px: the height Tesseract's LSTM reads best at
 _PAD = 12
 GAP_DIV = 4
 
+_RULE_SLOPE = 0.15  # a border line's largest tilt to the characters' row (about 8.5 degrees)
 _THINNEST_FIRST = 0.29  # width / height; measured on the tuning set: characters 0.31 and up
+# Ink beside a row, as a share of a character's ink, that may be a broken character.
+_STRAY_SHARE = 0.3
 Box = tuple[int, int, int, int, int]  # x, y, width, height, label
 
 
@@ -33,13 +39,28 @@ class Segmented:
     """
 
     groups: list[list[np.ndarray]]  # glyphs: black on white, LINE_CHAR_HEIGHT tall
-    grey_groups: list[list[np.ndarray]]  # the same glyphs in grey levels, background white
+    # The same glyphs in grey levels, background white: drawn only when read (most
+    # segmentations are judged by their layout alone and never read).
+    grey_source: Callable[[], list[list[np.ndarray]]]
     rows: int  # 1 or 2
     imbalance: float  # |left margin - right margin| in character heights: plates are centred
     height_ratio: float  # character height / crop height (per row for two rows)
     contrast: float  # board minus character grey level, 0-255: ink on a plate is far darker
-    framed: bool  # a border runs above and below the characters, as on a plate
+    framed_source: Callable[[], bool]  # see ``framed`` (looked for only when asked)
     cut: bool = False  # a character-sized blob on the characters' line at the crop's side
+    cut_sides: tuple[str, ...] = ()  # where such a blob is: "left", "right" (a crop to widen)
+    extent: tuple[int, int] = (0, 0)  # crop columns from the first character to the last
+    char_px: float = 0.0  # median character height in crop pixels
+    band: tuple[int, int] = (0, 0)  # crop rows from the characters' top to their bottom
+
+    @functools.cached_property
+    def framed(self) -> bool:
+        """Whether a border runs above and below the characters, as on a plate."""
+        return self.framed_source()
+
+    @functools.cached_property
+    def grey_groups(self) -> list[list[np.ndarray]]:
+        return self.grey_source()
 
     @property
     def blobs(self) -> int:
@@ -122,10 +143,12 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
     thin: list[tuple[int, int, int, int]] = []  # character-tall blobs too thin for a character
     for i in range(1, count):
         x, y, bw, bh, area = (int(v) for v in stats[i])
-        side = x <= 1 or x + bw >= w - 1 or not 0.08 * w < x + bw / 2 < 0.92 * w
-        # (Filled like a character, not a thin or slanted border side.)
-        if side and y > 1 and y + bh < h - 1 and 0.45 * row_h <= bh <= 1.3 * row_h \
-                and 0.3 * bh <= bw <= 1.6 * bh and 0.25 <= area / (bw * bh) <= 0.85:
+        off_crop = x <= 1 or x + bw >= w - 1
+        side = off_crop or not 0.08 * w < x + bw / 2 < 0.92 * w
+        # Filled like a character, not a thin or slanted border side; or running off the
+        # crop's side, where any slice of a character (a sliver of a 2) is evidence enough.
+        if side and y > 1 and y + bh < h - 1 and 0.45 * row_h <= bh <= 1.3 * row_h and (
+                off_crop or (0.3 * bh <= bw <= 1.6 * bh and 0.25 <= area / (bw * bh) <= 0.85)):
             at_sides.append((x, y, bw, bh))
         if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1:
             continue  # touches the edge: outside the plate
@@ -163,7 +186,9 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
         rows[0] = [b for b in rows[0] if b is not first]
     boxes = [b for row in rows for b in row]
     groups = _glyph_groups(labels, rows, None)
-    grey_groups = _glyph_groups(labels, rows, flat)
+    def grey_groups() -> list[list[np.ndarray]]:
+        return _glyph_groups(labels, rows, flat)
+
     left = min(b[0] for b in boxes)
     right = w - max(b[0] + b[2] for b in boxes)
     median_h = float(np.median([b[3] for b in boxes]))
@@ -173,22 +198,73 @@ def segment(grey: np.ndarray, expect_rows: int, ink_bias: float = 0.0) -> Segmen
     board = ~ink[y0:y1, x0:x1]
     span = grey[y0:y1, x0:x1]
     contrast = float(span[board].mean() - grey[ink].mean()) if board.any() else 0.0
-    # A plate's border: long dark horizontal runs both above and below the characters.
-    runs = cv2.morphologyEx(raw, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (w // 3, 1)))
-    rows_with_runs = np.asarray(runs.any(axis=1))
-    framed = bool(rows_with_runs[:y0].any() and rows_with_runs[y1:].any())
+    # A plate's border: long dark lines both above and below the characters.
+    def framed() -> bool:
+        return _has_rule(raw[:y0]) and _has_rule(raw[y1:])
+
     # A blob at the crop's side the size of the characters and on their line: the outline
     # cut the plate short, and what is left would read as a shorter, wrong mark.
     # A bent border corner sits further out: a cut character is a character's gap away.
-    cut = any(_continues(side, row, median_h) for side in at_sides for row in rows)
+    cut_sides = tuple(sorted({"left" if side[0] + side[2] / 2 < min(b[0] for b in row) else "right"
+                              for side in at_sides for row in rows if _continues(side, row, median_h)}))
+    cut = bool(cut_sides)
     # A sliver just after the last character may be a 1 that blur has thinned: dropping it
     # turns "CT71" into the valid "CT7". (Before the first there is no 1: marks begin with
     # a letter, and a border side stands there.)
     last = rows[-1]
     end = max(b[0] + b[2] for b in last)
     cut = cut or any(b[0] >= end - 2 and _continues(b, last, median_h) for b in thin)
+    cut = cut or _stray_ink(binary, ink, rows, median_h)
     return Segmented(groups, grey_groups, len(rows), abs(left - right) / median_h, median_h / h, contrast,
-                     framed, cut)
+                     framed, cut, cut_sides, (x0, x1), median_h, (y0, y1))
+
+
+def _stray_ink(binary: np.ndarray, ink: np.ndarray, rows: list[list[Box]], median_h: float) -> bool:
+    """Whether pieces of ink on a row's line, between its characters or just past its last,
+    add up to a good part of a character: a glyph that blur or a threshold broke into bits
+    too small to keep ("DL670" read as the valid "DL67" with its 0 in three pieces).
+
+    Before the first character stands the border's side, and a mark that lost its first
+    letter is no standard mark; past the last, tall thin strokes a gap away are the border's
+    other side (a thinned 1 right beside the row is caught as a sliver)."""
+    rest = np.where(ink, 0, binary).astype(np.uint8)
+    w = binary.shape[1]
+    reach = int(0.8 * median_h)
+    for row in rows:
+        ordered = sorted(row, key=lambda b: b[0])
+        top, bottom = min(b[1] for b in row), max(b[1] + b[3] for b in row)
+        glyph_ink = float(np.median([b[2] * b[3] for b in row])) * 0.5
+        end = ordered[-1][0] + ordered[-1][2]
+        windows = [(a[0] + a[2], b[0]) for a, b in itertools.pairwise(ordered)]
+        windows.append((end, min(w, end + reach)))
+        count, _, stats, _ = cv2.connectedComponentsWithStats(rest[top:bottom], connectivity=8)
+        pieces = [tuple(int(v) for v in stats[i]) for i in range(1, count)]
+        for lo, hi in windows:
+            total = 0
+            for x, _, bw, bh, area in pieces:
+                if not lo <= x + bw / 2 <= hi or bh < 0.15 * median_h or x <= 1 or x + bw >= w - 1:
+                    continue  # elsewhere, a speck of noise, or something running off the crop
+                if lo == end and bh >= 0.5 * median_h and bw <= 0.3 * median_h and x - end > 0.3 * median_h:
+                    continue  # the border's side
+                total += area
+            if total >= _STRAY_SHARE * glyph_ink:
+                return True
+    return False
+
+
+def _has_rule(band: np.ndarray) -> bool:
+    """Whether a straight dark line a third of the crop wide runs across ``band``, level
+    or tilted a little: an outline found from the characters (the text cue) follows their
+    row, and perspective leaves the border at a small angle to it."""
+    h, w = band.shape
+    if h < 2:
+        return False
+    lines = cv2.HoughLinesP(band, 1, np.pi / 180, threshold=max(10, w // 6), minLineLength=w // 3,
+                            maxLineGap=3)
+    if lines is None:
+        return False
+    return any(abs(int(y2) - int(y1)) <= _RULE_SLOPE * abs(int(x2) - int(x1))
+               for x1, y1, x2, y2 in lines.reshape(-1, 4))
 
 
 def _continues(side: tuple[int, int, int, int], row: list[Box], median_h: float) -> bool:
