@@ -5,6 +5,7 @@ decision is not durable."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from drivers.base import Backoff
 from drivers.io import LaneIO
+from kiosk.lane_commands import apply_output
 from kiosk.outputs import Outputs
 from lanes.commands import Light
 from simulators.io_module import IoModuleSim
@@ -34,17 +36,7 @@ def outputs(io_sim: IoModuleSim) -> Iterator[Outputs]:
     io.open()
     io.start()
 
-    def call(name: str, value: object) -> None:
-        if name == "lights":
-            io.set_light(red=value is Light.RED, green=value is Light.GREEN)
-        elif name == "sign":
-            io.set_inspection_sign(bool(value))
-        elif value:
-            io.raise_barrier()
-        else:
-            io.lower_barrier()
-
-    out = Outputs("T-1", call)
+    out = Outputs("T-1", functools.partial(apply_output, io))  # the runner's own writer
     out.start()
     yield out
     out.stop()
