@@ -291,6 +291,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
                     outcome = "aborted"
                     code = _code_of(context)
                     raise
+                if api_errors.is_busy(exc):
+                    outcome = "busy"
+                    code = "UNAVAILABLE"
+                    api_errors.abort_busy(context, exc, method)
                 outcome = "internal"
                 code = "INTERNAL"
                 api_errors.abort_internal(context, exc, method)
@@ -336,6 +340,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
                     outcome = "aborted"
                     code = _code_of(context)
                     raise
+                if api_errors.is_busy(exc):
+                    outcome = "busy"
+                    code = "UNAVAILABLE"
+                    api_errors.abort_busy(context, exc, method)
                 outcome = "internal"
                 code = "INTERNAL"
                 api_errors.abort_internal(context, exc, method)

@@ -9,11 +9,13 @@ import uuid
 from collections.abc import Iterable
 
 import grpc
+import peewee
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from central.services import errors as svc
+from central.store.db import WriteLockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,20 @@ def to_status(exc: svc.ServiceError) -> status_pb2.Status:
 def abort_with(context: grpc.ServicerContext, exc: svc.ServiceError) -> None:
     """Abort the call with the status for ``exc`` (raises, as ``context.abort`` does)."""
     context.abort_with_status(rpc_status.to_status(to_status(exc)))
+
+
+def is_busy(exc: BaseException) -> bool:
+    """The database could not be written in time (our writer-lock timeout, or SQLite's own
+    busy timeout): nothing was written, and the same call may succeed in a moment."""
+    return isinstance(exc, WriteLockTimeout) or (
+        isinstance(exc, peewee.OperationalError) and "database is locked" in str(exc)
+    )
+
+
+def abort_busy(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:
+    """UNAVAILABLE, which clients retry with backoff (INTERNAL would tell them not to)."""
+    log.warning("%s: database busy, answered UNAVAILABLE: %s", method, exc)
+    context.abort(grpc.StatusCode.UNAVAILABLE, "database busy: nothing was written; retry shortly")
 
 
 def abort_internal(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:

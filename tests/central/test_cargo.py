@@ -4,6 +4,7 @@ and cancel with versions, ownership."""
 
 from __future__ import annotations
 
+import fcntl
 from datetime import timedelta
 
 import grpc
@@ -352,3 +353,32 @@ def test_drivers_and_lanes_cannot_file_cargo(central: CentralUnderTest) -> None:
 
 
 _ = ts
+
+
+def test_a_busy_database_answers_unavailable_and_writes_nothing(
+    central: CentralUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the SQLite writer lock past the timeout: the caller gets
+    UNAVAILABLE (clients retry it; INTERNAL would say "don't"), and the retry, once the
+    lock is free, files the consignment exactly once. The lock is a real flock held by
+    this test; only the timeout is shortened (10 s by default)."""
+    from central.store import db as store_db
+
+    c = central
+    world = c.world()
+    company = c.stubs(world.company_token)
+    request = submit_request("busy-0001", c.clock.now() + timedelta(hours=2))
+    monkeypatch.setattr(store_db, "WRITE_LOCK_TIMEOUT_S", 0.3)
+    path = c.database_url.removeprefix("sqlite:///")
+    with open(f"{path}.writer-lock", "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(grpc.RpcError) as err:
+            company.cargo.SubmitConsignment(request, timeout=10)
+        fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value
+    assert "retry" in (err.value.details() or "")
+    listed = company.cargo.ListConsignments(cargo_pb2.ListConsignmentsRequest(), timeout=10)
+    assert list(listed.consignments) == []
+    again = company.cargo.SubmitConsignment(request, timeout=10)
+    listed = company.cargo.ListConsignments(cargo_pb2.ListConsignmentsRequest(), timeout=10)
+    assert [x.ccrn for x in listed.consignments] == [again.ccrn]
