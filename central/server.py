@@ -322,6 +322,23 @@ class _WorkerPid(logging.Filter):
         return True
 
 
+def _shared_keys_problem(database: str, config: ServerConfig) -> str | None:
+    """Several processes must share the risk keys (random selection must not depend on
+    which process took the call, and the audit chain needs one key). On SQLite the key
+    file defaults to one beside the database; elsewhere it must be configured, or every
+    process would invent its own throw-away keys."""
+    from central.risk.runtime import KEY_FILE_ENV
+
+    configured = (config.extra.get("risk") or {}).get("key_file") or os.environ.get(KEY_FILE_ENV)
+    on_sqlite = "://" not in database or database.startswith("sqlite://")
+    if configured or (on_sqlite and ":memory:" not in database):
+        return None
+    return (
+        f"--processes: several processes need one risk key file: set [risk] key_file in "
+        f"--config or ${KEY_FILE_ENV}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -345,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_WorkerPid())
     if processes > 1 and not supervised:
+        problem = _shared_keys_problem(args.database, config)
+        if problem:
+            print(f"rocars-central: {problem}", file=sys.stderr)
+            return 2
         return supervisor.run(
             argv, processes, args.database, args.listen, args.lane_listen, args.metrics_listen
         )

@@ -488,3 +488,21 @@ def test_both_listeners_are_shared_with_tls_and_mutual_tls(tmp_path: Path) -> No
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         stop(proc)
+
+
+def test_several_processes_on_postgresql_need_a_shared_risk_key_file(tmp_path: Path) -> None:
+    """Without a configured key file each process would invent its own selection and audit
+    keys: refused before anything starts (nothing is listening, no database is touched)."""
+    env = {k: v for k, v in os.environ.items() if k != "ROCARS_RISK_KEY_FILE"}
+    command = [sys.executable, "-m", "central.server", "--listen", "127.0.0.1:0", "--processes", "2",
+               "--database", "postgresql://nobody@127.0.0.1:1/none"]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2
+    assert "[risk] key_file" in refused.stderr and "ROCARS_RISK_KEY_FILE" in refused.stderr
+    config = tmp_path / "central.toml"
+    config.write_text(f'[risk]\nkey_file = "{tmp_path / "risk.key"}"\n')
+    # With the key file configured it gets past that check and fails only on the database.
+    accepted = subprocess.run([*command, "--config", str(config)], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert "key_file" not in accepted.stderr
+    assert accepted.returncode != 0
