@@ -91,7 +91,8 @@ class CardVerifier:
             record_digest = certificate_record_digest(cert)
             hash_algorithm = cert.signature_hash_algorithm
             valid_from, valid_to = cert.not_valid_before_utc, cert.not_valid_after_utc
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # InvalidVersion is not a ValueError: a version field other than v1/v3 raises it.
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise CardRefused(
                 RejectReason.UNREADABLE, f"card certificate is not usable X.509: {exc}"
             ) from exc

@@ -238,6 +238,20 @@ def test_no_single_byte_change_to_a_genuine_card_is_accepted(field: str, data: s
         verifier(_ISSUER).authenticate(CardChannel(VirtualCard(changed).process))
 
 
+@pytest.mark.parametrize("version", [1, 3, 0x7F])
+def test_a_certificate_with_an_unknown_x509_version_is_refused(version: int) -> None:
+    """Found by the property above: DER offset 12 is the version INTEGER of the TBS
+    certificate (v3 = 2); other values made cryptography raise InvalidVersion, which is not
+    a ValueError, so the verifier crashed instead of refusing the card."""
+    good = _CARDS["good"]
+    der = bytearray(good.certificate_der)
+    assert der[8:13] == bytes([0xA0, 0x03, 0x02, 0x01, 0x02])  # [0] { INTEGER 2 }
+    der[12] = version
+    changed = dataclasses.replace(good, certificate_der=bytes(der))
+    with pytest.raises(CardRefused, match=r"not usable X\.509"):
+        verifier(_ISSUER).authenticate(CardChannel(VirtualCard(changed).process))
+
+
 _ISSUER = Issuer.create()
 _CARDS = standard_cards(_ISSUER, TODAY)
 
