@@ -106,7 +106,7 @@ def load_issuer_keys(paths: tuple[Path, ...] | list[Path]) -> list[IssuerKey]:
                 key = x509.load_pem_x509_certificate(data).public_key()
             else:
                 key = serialization.load_pem_public_key(data)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError
             raise CardConfigError(
                 f"devices.card.issuer_public_keys: {path} is not a PEM public key or certificate"
             ) from exc
