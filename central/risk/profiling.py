@@ -277,7 +277,7 @@ def _store(
             row = _stored(subject, reference)
             assert row is not None
             return _store(subject, reference, cp, direction, expected_at, a, basis, now, extra, row)
-        row = RiskAssessment(id=new_id, **fields)
+        row = fast.instance(RiskAssessment, {"id": new_id, **fields})
         _emit(row, reasons, extra, now)
         return row
     applies = row.override_verdict is not None and row.override_basis == basis

@@ -97,6 +97,14 @@ class CleanCargo:
             cached = self.__dict__["_json"] = self._build_json()
         return dict(cached)
 
+    def json_text(self) -> str:
+        """``as_json()`` encoded with sorted keys, once per cleaned input (the request hash
+        and the version row both embed it)."""
+        cached = self.__dict__.get("_json_text")
+        if cached is None:
+            cached = self.__dict__["_json_text"] = json.dumps(self.as_json(), sort_keys=True)
+        return str(cached)
+
     def _build_json(self) -> dict[str, Any]:
         out = self._shallow()
         out["container_numbers"] = list(self.container_numbers)
@@ -190,7 +198,10 @@ def _direction(v: Violations, field_name: str, value: int) -> int:
 
 
 def _request_hash(direction: int, control_point: str, cargo: CleanCargo) -> str:
-    body = json.dumps({"d": direction, "cp": control_point, "c": cargo.as_json()}, sort_keys=True)
+    # Byte for byte json.dumps({"d": direction, "cp": control_point, "c": cargo.as_json()},
+    # sort_keys=True), the form every stored hash was made from, but with the cargo's
+    # text encoded once for this and the version row.
+    body = f'{{"c": {cargo.json_text()}, "cp": {json.dumps(control_point)}, "d": {json.dumps(direction)}}}'
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -230,6 +241,7 @@ def submit(
         v.raise_if_any()
     # Insert first: the unique (company, idempotency key) index answers "is this a
     # retry?" inside the insert, so the common case costs no extra look-up.
+    stamp = to_db(now)
     for _attempt in range(5):
         values = dict(
             ccrn=ids.new_ccrn(),
@@ -240,14 +252,14 @@ def submit(
             control_point=cp.id,
             status=SUBMITTED,
             version=1,
-            created_at=to_db(now),
-            updated_at=to_db(now),
+            created_at=stamp,
+            updated_at=stamp,
             **cargo.columns(),
         )
         try:
             with write_transaction():
                 new_id = fast.insert_returning_id(models.Consignment, values)
-                consignment = models.Consignment(id=new_id, **values)
+                consignment = fast.instance(models.Consignment, {"id": new_id, **values})
                 consignment.control_point = cp  # the row we have: no look-up when read
                 _add_version(consignment, 1, "submitted", cargo, cp.code, direction, "", now)
                 hooks.consignment_changed(consignment)
@@ -286,16 +298,23 @@ def _add_version(
     reason: str,
     now: datetime,
 ) -> None:
-    data = cargo.as_json() if cargo is not None else snapshot(consignment)
-    data["control_point"] = cp_code
-    data["direction"] = direction
+    if cargo is not None:
+        # The cargo's text as already encoded, with the two keys put in front (readers
+        # parse it, so key order carries no meaning).
+        head = json.dumps({"control_point": cp_code, "direction": direction})
+        text = f"{head[:-1]}, {cargo.json_text()[1:]}"
+    else:
+        data = snapshot(consignment)
+        data["control_point"] = cp_code
+        data["direction"] = direction
+        text = json.dumps(data, sort_keys=True)
     fast.insert_returning_id(
         models.ConsignmentVersion,
         {
             "consignment": consignment.id,
             "version": version,
             "action": action,
-            "data": json.dumps(data, sort_keys=True),
+            "data": text,
             "reason": reason[:300],
             "created_at": to_db(now),
         },

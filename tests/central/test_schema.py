@@ -10,7 +10,13 @@ import pytest
 
 from central.store import models
 from central.store.db import close_all, database_proxy
-from central.store.schema import SCHEMA_VERSION, SchemaError, current_version, init_database
+from central.store.schema import (
+    REDUNDANT_VERSION_INDEX,
+    SCHEMA_VERSION,
+    SchemaError,
+    current_version,
+    init_database,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -67,8 +73,10 @@ def test_v3_database_is_migrated_to_v4_with_shared_state(url: str) -> None:
     _stamp(3)
     close_all()
     db = init_database(url)
-    assert current_version(db) == SCHEMA_VERSION == 4
-    assert [r.version for r in models.SchemaVersion.select().order_by(models.SchemaVersion.version)] == [3, 4]
+    assert current_version(db) == SCHEMA_VERSION
+    assert [r.version for r in models.SchemaVersion.select().order_by(models.SchemaVersion.version)] == [
+        3, *range(4, SCHEMA_VERSION + 1)
+    ]
     assert [(r.id, r.value) for r in models.CacheEpoch.select()] == [(1, 0)]
     assert {"driver_id", "failures", "locked_until"} <= {
         c.name for c in db.get_columns("security_code_guard")
@@ -81,4 +89,24 @@ def test_v3_database_is_migrated_to_v4_with_shared_state(url: str) -> None:
 def test_fresh_database_has_the_epoch_row(url: str) -> None:
     init_database(url)
     assert [(r.id, r.value) for r in models.CacheEpoch.select()] == [(1, 0)]
+    close_all()
+
+
+def test_v4_database_loses_the_redundant_version_index(url: str) -> None:
+    """What version 4 created: a single-column index on consignment_version.consignment_id
+    beside the unique (consignment_id, version) one. Version 5 drops it; look-ups by
+    consignment still use an index (the unique one leads with the column)."""
+    db = init_database(url)
+    db.execute_sql(
+        f'CREATE INDEX "{REDUNDANT_VERSION_INDEX}" ON "consignment_version" ("consignment_id")'
+    )
+    _stamp(4)
+    close_all()
+    db = init_database(url)
+    assert current_version(db) == SCHEMA_VERSION
+    names = {i.name for i in db.get_indexes("consignment_version")}
+    assert REDUNDANT_VERSION_INDEX not in names
+    assert any(
+        i.unique and i.columns == ["consignment_id", "version"] for i in db.get_indexes("consignment_version")
+    )
     close_all()
