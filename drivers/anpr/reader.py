@@ -9,9 +9,10 @@ share. Below ``min_confidence`` the answer is no read: a wrong plate is worse th
 
 A mark that lost a character is often another valid mark ("DL670" as "DL67"), so before
 any reading the candidate must show the whole plate: no character cut by the crop's side
-and the board ending before it (extent; else the outline is widened), no pieces of a
-broken character beside the row (segment), and no threshold whose row ends a character
-short of another's.
+and the board ending before it (extent), and no characters crowding one side of a board
+found by its colour (a shadow ended the colour) -- where either shows, the outline is
+widened --, no pieces of a broken character beside the row (segment), and no threshold
+whose row ends a character short of another's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ _PAIR_MAX_IMBALANCE = 0.3
 # Outlines drawn around the characters (text) or widened past them (grown): there the
 # characters' place in the outline says nothing about a plate.
 _UNCENTRED_CUES = ("text", "grown")
+# Margins, in character heights: characters closer than the first to a side of a board
+# found by its colour, with the other side's margin wider by the second, crowd that side
+# (tuning set: whole single-row plates on such boards are off-centre by 0.92 at most).
+_CROWDED = (0.6, 1.0)
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
@@ -173,6 +178,8 @@ class PlateReader:
         if otsu is not None:
             sides = set(otsu.cut_sides) | set(open_sides(warp(frame, cand, colour=True), otsu.extent,
                                                          otsu.band, otsu.char_px))
+            if cand.cue in _BOARD_CUES and rows == 1:
+                sides |= set(_crowded_sides(otsu, flat.shape[1]))
             if sides and grown < _MAX_GROWTH:
                 return self._read_candidate(frame, widened(cand, tuple(sorted(sides))), deadline, grown + 1)
             if sides or otsu.cut:
@@ -274,8 +281,7 @@ class PlateReader:
                 letters = self.engine.read_line(
                     compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
                 if len(view) - split == 1:  # one digit: a line of one glyph often reads empty
-                    digits = self.engine.read_line(
-                        compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS, word=True)
+                    digits = self._read_lone_digit(view[split], deadline)
                 else:
                     digits = self.engine.read_line(
                         compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
@@ -368,6 +374,19 @@ class PlateReader:
             return False, None
         return False, 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
 
+    def _read_lone_digit(self, glyph: np.ndarray, deadline: float) -> LineRead:
+        """A number of one digit, read as a word and, if that reads nothing, drawn twice.
+
+        Tesseract's LSTM often reads nothing at all in a line of one glyph; the same glyph
+        twice is a line it reads. Both copies must come out the same digit."""
+        digit = self.engine.read_line(compose([glyph]), _left_ms(deadline), grammar.PLATE_DIGITS, word=True)
+        if digit.text:
+            return digit
+        twice = self.engine.read_line(compose([glyph, glyph]), _left_ms(deadline), grammar.PLATE_DIGITS)
+        if len(twice.text) == 2 and twice.text[0] == twice.text[1]:
+            return LineRead(twice.text[0], (min(twice.confidences),))
+        return digit
+
     def _read_alone(self, glyph: np.ndarray, charset: str, char: str, deadline: float) -> list[LineRead]:
         """One character read alone, as a line and, unless that found ``char``, as a word.
 
@@ -409,6 +428,20 @@ def _shorter(seg: Segmented, other: Segmented) -> bool:
     bolt; before the first character, a lost letter leaves no standard mark."""
     beyond = other.extent[1] - seg.extent[1]
     return 0.4 * seg.char_px < beyond <= 1.6 * seg.char_px
+
+
+def _crowded_sides(seg: Segmented, width: int) -> tuple[str, ...]:
+    """The side where the characters run up to the edge of a board found by its colour
+    while the other side keeps a wide margin: a plate's characters are centred with bare
+    board on both sides, so the colour stopped short of the board (a shadow across it,
+    "GM 3847" outlined as "GM 38")."""
+    left, right = seg.extent[0], width - seg.extent[1]
+    tight, wide = _CROWDED
+    if right < tight * seg.char_px and left > right + wide * seg.char_px:
+        return ("right",)
+    if left < tight * seg.char_px and right > left + wide * seg.char_px:
+        return ("left",)
+    return ()
 
 
 def _whole_letter_pair(mark: str, seg: Segmented, cand: Candidate) -> bool:
