@@ -2,10 +2,10 @@
 gRPC to rocars-central on SQLite; in the same run, the same server answers the
 cheapest authenticated call (Diagnostics.Echo) as the ceiling of its stack.
 
-The server runs as in production: its own process, ``--processes PROCESSES`` (default
-1, the setting for SQLite: see below; a diagnostic row measures 2 in the same run, a
-supervisor and two children sharing the port with SO_REUSEPORT and the SQLite file
-through the cross-process writer lock). The clients run
+The server runs as it ships (systemd/rocars-central.service): its own process tree,
+``--processes auto``, one server process per CPU (two here: a supervisor and two children
+sharing the port with SO_REUSEPORT and the SQLite file through the cross-process writer
+lock). A diagnostic row measures one process in the same run. The clients run
 in this process: ``CONCURRENCY`` clients, each with its own channel and so its own TCP
 connection (a local subchannel pool: gRPC Python otherwise shares one connection between
 channels with equal arguments, and the kernel could put every client on one child), each
@@ -18,8 +18,8 @@ Targets on a 2-core machine: ratio >= 0.35 and p99 <= 50 ms at this load. (Hong 
 whole daily road-cargo traffic is a few submissions per second.)
 
 Diagnostic runs, in the same invocation: the same measurement with the other process
-count (``other_processes_*``: 2 when the headline is 1; the effect of ``--processes``),
-and against a
+count (``other_processes_*``: 1 when the headline is several; the effect of
+``--processes``), and against a
 single-process server whose risk-profiling hook is switched off inside that process
 (``core_only_*``, to show where the time goes; a supervisor's children are fresh
 interpreters the switch cannot reach, hence one process).
@@ -36,9 +36,12 @@ transaction (insert, version row, change log, risk assessment) runs under the on
 write lock, held about 0.45 ms at the median and 0.7 ms on average; with eight calls in
 flight the lock is busy about 60 % of the time, so more processes speed up everything
 around the write but not the write itself, and a lock holder descheduled by other load
-holds up every writer of both processes: the p99 of two processes is worse than one's
-(72-86 ms against 22-26 ms in four runs). Hence the headline is one process, the setting
-for SQLite; several processes are for PostgreSQL, or for read-heavy load.
+holds up every writer of both processes. On a host loaded by other work (load 4-8) the
+p99 of two processes was worse than one's (60-86 ms against 19-26 ms in six runs); on a
+quiet host two processes give the better ratio with the same p99 (two runs after the cuts
+below: ratio 0.348 and 0.411, p99 21 and 17 ms, against one process's 0.263 and 0.280,
+p99 18 and 15 ms). One process is CPU-bound under its GIL at about 1.2 ms of server CPU per
+submission against 0.30 ms per echo, a ratio near 0.28 whatever the load.
 WAL checkpoints moved out of the write lock (central.store.db.WalCheckpointer) and a
 shorter poll of the cross-process lock each gave 5-10 % more submissions per second;
 kernel hand-off of the lock and a give-way rule between processes gave nothing.
@@ -83,7 +86,7 @@ latency percentiles pool every round. Both phases see the same server, connectio
 concurrency and warm-up; nothing is tuned for either.
 
 Environment: BENCH_SECONDS (default 9 per phase, split over the rounds), BENCH_ROUNDS
-(default 3), BENCH_CONCURRENCY (default 8 clients), BENCH_PROCESSES (default 1),
+(default 3), BENCH_CONCURRENCY (default 8 clients), BENCH_PROCESSES (default: one per CPU, as ``auto``),
 BENCH_INPROC_N (default 2000 submissions per in-process measurement).
 """
 
@@ -117,8 +120,8 @@ from proto.rocars.v1 import cargo_pb2, common_pb2, diagnostics_pb2, registration
 SECONDS = float(os.environ.get("BENCH_SECONDS", "9"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
-PROCESSES = int(os.environ.get("BENCH_PROCESSES", "1"))
-OTHER_PROCESSES = 2 if PROCESSES == 1 else 1
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "0")) or (os.cpu_count() or 1)
+OTHER_PROCESSES = 1 if PROCESSES > 1 else 2
 WARMUP_S = 1.0
 INPROC_N = int(os.environ.get("BENCH_INPROC_N", "2000"))
 
