@@ -8,9 +8,7 @@ plates placed on a plain dark scene, so each test controls the one thing it is a
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -22,14 +20,6 @@ from drivers.anpr.segment import segment
 from simulators.plates import render_plate, render_sample
 
 _BOARD_GREY = 200  # well above any character, well below the white board's 240
-
-
-@pytest.fixture(scope="module")
-def reader() -> Iterator[PlateReader]:
-    if shutil.which("tesseract") is None:
-        pytest.fail("Debian package tesseract-ocr is missing: plate recognition cannot be tested")
-    with PlateReader() as r:
-        yield r
 
 
 def _frame(plate: np.ndarray, *, night: bool = False) -> np.ndarray:

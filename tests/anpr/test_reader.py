@@ -8,23 +8,12 @@ that a frame with no plate reads as nothing.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import cv2
 import numpy as np
 import pytest
 
 from drivers.anpr.reader import PlateReader
 from simulators.plates import HELD_OUT_FONTS, TUNING_FONTS, render_sample, sample_for_seed
-
-
-@pytest.fixture(scope="module")
-def reader() -> Iterator[PlateReader]:
-    if shutil.which("tesseract") is None:
-        pytest.fail("Debian package tesseract-ocr is missing: plate recognition cannot be tested")
-    with PlateReader() as r:
-        yield r
 
 
 def _score(reader: PlateReader, level: str, seeds: range, fonts: tuple[str, ...]) -> tuple[int, list[str]]:

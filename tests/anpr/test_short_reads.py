@@ -8,22 +8,9 @@ failed before the change it is about (checked by reverting it).
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
-import pytest
-
 from drivers.anpr.reader import PlateReader, _crowded_sides
 from drivers.anpr.segment import Segmented
 from simulators.plates import HELD_OUT_FONTS, TUNING_FONTS, sample_for_seed
-
-
-@pytest.fixture(scope="module")
-def reader() -> Iterator[PlateReader]:
-    if shutil.which("tesseract") is None:
-        pytest.fail("Debian package tesseract-ocr is missing: plate recognition cannot be tested")
-    with PlateReader() as r:
-        yield r
 
 
 def test_lone_digit_is_read(reader: PlateReader) -> None:
