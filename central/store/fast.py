@@ -64,24 +64,29 @@ def _returning(db: peewee.Database) -> str:
     return "" if isinstance(db, peewee.SqliteDatabase) else ' RETURNING "id"'
 
 
-def insert_returning_id(model: type[peewee.Model], values: Mapping[str, Any]) -> int:
-    """INSERT one row (field names -> Python values); returns the new id."""
+def _insert(model: type[peewee.Model], values: Mapping[str, Any], conflict: str) -> Any:
+    """Execute one INSERT (``conflict``: "" or " ON CONFLICT DO NOTHING"); returns the cursor."""
     db = _db()
     names = tuple(values)
-    key = ("insert", model, names, type(db))
+    key = ("insert", conflict, model, names, type(db))
     sql = _cache.get(key)
-    fields = model._meta.fields  # type: ignore[attr-defined]
     if sql is None:
+        fields = model._meta.fields  # type: ignore[attr-defined]
         columns = ", ".join(_quote(fields[n].column_name) for n in names)
         params = ", ".join([db.param] * len(names))
-        sql = f"INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}){_returning(db)}"  # type: ignore[attr-defined]
+        table = _quote(model._meta.table_name)  # type: ignore[attr-defined]
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({params}){conflict}{_returning(db)}"
         with _lock:
             _cache[key] = sql
-    cursor = db.execute_sql(sql, _params(model, names, values))
-    if isinstance(db, peewee.SqliteDatabase):
+    return db.execute_sql(sql, _params(model, names, values))
+
+
+def insert_returning_id(model: type[peewee.Model], values: Mapping[str, Any]) -> int:
+    """INSERT one row (field names -> Python values); returns the new id."""
+    cursor = _insert(model, values, "")
+    if isinstance(_db(), peewee.SqliteDatabase):
         return int(cursor.lastrowid)
-    row = cursor.fetchone()
-    return int(row[0])
+    return int(cursor.fetchone()[0])
 
 
 def select_one(
@@ -180,22 +185,8 @@ def insert_or_ignore_returning_id(model: type[peewee.Model], values: Mapping[str
     """INSERT one row unless it would break a unique index; returns the new id, or None when
     a row with the same unique key already exists (nothing written, transaction intact:
     ``ON CONFLICT DO NOTHING`` raises no error, so PostgreSQL does not abort the transaction)."""
-    db = _db()
-    names = tuple(values)
-    key = ("insert-ignore", model, names, type(db))
-    sql = _cache.get(key)
-    fields = model._meta.fields  # type: ignore[attr-defined]
-    if sql is None:
-        columns = ", ".join(_quote(fields[n].column_name) for n in names)
-        params = ", ".join([db.param] * len(names))
-        sql = (
-            f"INSERT INTO {_quote(model._meta.table_name)} ({columns}) VALUES ({params}) "  # type: ignore[attr-defined]
-            f"ON CONFLICT DO NOTHING{_returning(db)}"
-        )
-        with _lock:
-            _cache[key] = sql
-    cursor = db.execute_sql(sql, _params(model, names, values))
-    if isinstance(db, peewee.SqliteDatabase):
+    cursor = _insert(model, values, " ON CONFLICT DO NOTHING")
+    if isinstance(_db(), peewee.SqliteDatabase):
         # rowcount is sqlite3_changes(): 0 when the conflict clause skipped the row.
         return int(cursor.lastrowid) if cursor.rowcount == 1 else None
     row = cursor.fetchone()
