@@ -327,9 +327,9 @@ def _shared_keys_problem(database: str, config: ServerConfig) -> str | None:
     which process took the call, and the audit chain needs one key). On SQLite the key
     file defaults to one beside the database; elsewhere it must be configured, or every
     process would invent its own throw-away keys."""
-    from central.risk.runtime import KEY_FILE_ENV
+    from central.risk.runtime import KEY_FILE_ENV, configured_key_file
 
-    configured = (config.extra.get("risk") or {}).get("key_file") or os.environ.get(KEY_FILE_ENV)
+    configured = configured_key_file(config.extra)
     on_sqlite = "://" not in database or database.startswith("sqlite://")
     if configured or (on_sqlite and ":memory:" not in database):
         return None

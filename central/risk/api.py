@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -356,8 +355,7 @@ def _keys(ctx: ServerContext) -> runtime.RiskKeys:
     SQLite database file; a PostgreSQL deployment without either gets throw-away keys and an
     error in the log (selections could not be reproduced and the audit chain would not verify
     after a restart), so production must configure it."""
-    cfg: dict[str, Any] = dict(ctx.config.extra.get("risk", {}) or {})
-    path = cfg.get("key_file") or os.environ.get(runtime.KEY_FILE_ENV)
+    path = runtime.configured_key_file(ctx.config.extra)
     if not path and isinstance(ctx.database, peewee.SqliteDatabase) and ctx.database.database != ":memory:":
         path = f"{ctx.database.database}.risk-keys"
     if not path:

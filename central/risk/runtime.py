@@ -14,8 +14,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from central.clock import Clock, SystemClock
 from central.risk.engine import CompiledRules
@@ -32,6 +34,13 @@ _KEY_BYTES = 32
 class RiskKeys:
     selection: bytes
     audit: bytes
+
+
+def configured_key_file(extra: Mapping[str, Any]) -> str | None:
+    """The key file the operator named: ``[risk] key_file`` in the server's config (its
+    non-``[central]`` tables, ``extra``), else ``$ROCARS_RISK_KEY_FILE``; None if neither."""
+    risk = extra.get("risk") or {}
+    return str(risk.get("key_file") or os.environ.get(KEY_FILE_ENV) or "") or None
 
 
 def load_or_create_keys(path: Path) -> RiskKeys:
