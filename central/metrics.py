@@ -99,6 +99,14 @@ CACHE_EPOCH = Gauge(
     "Shared cache epoch last seen (moves when tokens, accounts or control points change)",
     multiprocess_mode="livemax",
 )
+# subject: consignment or trip; verdict: clear, inspect or hold. Counted when a stored
+# assessment's effective verdict or reasons change (a first profile included), after its
+# transaction commits: the changes the lanes are sent, not every re-score.
+RISK_VERDICTS = Counter(
+    "rocars_central_risk_verdicts_total",
+    "Risk verdicts issued or changed, by subject and effective verdict",
+    ["subject", "verdict"],
+)
 CACHE_INVALIDATIONS = Counter(
     "rocars_central_cache_invalidations_total",
     "Times this process dropped its token and control-point caches because the shared epoch moved",

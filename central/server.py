@@ -57,6 +57,7 @@ from central.api.auth import AuthInterceptor
 from central.api.registry import ServerConfig, ServerContext, add_servicers
 from central.clock import Clock, SystemClock
 from central.services import registration, tokens
+from central.services.epoch import shared_epoch
 from central.store.db import WalCheckpointer, close_all, is_sqlite, release_connection
 from central.store.schema import SCHEMA_VERSION, current_version, init_database
 from central.sync.feed import FeedConfig
@@ -173,6 +174,22 @@ class ServerHandle:
         self.stop()
 
 
+# Settings with a range (inclusive); the type is checked for every setting.
+CONFIG_RANGES: dict[str, tuple[float, float]] = {
+    "token_cache_seconds": (0, 3600),
+    "cache_epoch_poll_seconds": (0, 60),
+    "expected_lanes": (0, 10_000),
+}
+
+
+def check_config(config: ServerConfig) -> None:
+    """Raise ValueError naming the first setting outside its range."""
+    for name, (low, high) in CONFIG_RANGES.items():
+        value = getattr(config, name)
+        if not low <= value <= high:
+            raise ValueError(f"config [central].{name}: must be between {low:g} and {high:g}, not {value!r}")
+
+
 def load_config(path: Path | None) -> ServerConfig:
     config = ServerConfig()
     if path is None:
@@ -189,6 +206,7 @@ def load_config(path: Path | None) -> ServerConfig:
             raise ValueError(f"config [central].{key}: must be {expected.__name__}")
         setattr(config, key, value)
     config.extra = {k: v for k, v in data.items() if k != "central"}
+    check_config(config)
     return config
 
 
@@ -221,8 +239,7 @@ def start_server(
     migrated it).
     """
     config = config or ServerConfig()
-    if config.expected_lanes < 0:
-        raise ValueError("config [central].expected_lanes: must be 0 or more")
+    check_config(config)
     wanted = default_workers(config)
     if max_workers is None:
         max_workers = wanted
@@ -238,6 +255,7 @@ def start_server(
             wanted,
         )
     tokens.token_cache.ttl_s = config.token_cache_seconds
+    shared_epoch.poll_s = config.cache_epoch_poll_seconds
     tokens.token_cache.clear()
     registration.reset_caches()
     database = init_database(database_url, create=migrate)

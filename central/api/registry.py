@@ -45,6 +45,11 @@ class ServerConfig:
     bundling_min_lead_minutes: int = 30
     max_page_size: int = 1000
     token_cache_seconds: float = 5.0
+    # How often each process reads the shared cache epoch (central.services.epoch): the
+    # bound on how long a revoked token or a deactivated account still works in another
+    # process. Smaller is stricter and costs one indexed read per interval per busy
+    # process; 0 reads it before every cached look-up.
+    cache_epoch_poll_seconds: float = 0.05
     max_ccrns_per_trip: int = 50
     # Each subscribed lane's sync stream holds one worker thread for its whole life
     # (up to the feed's maximum stream age), so the pool is sized for the lanes one

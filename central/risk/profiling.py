@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from central import metrics
 from central.risk import rulestore
 from central.risk.engine import CompiledRules
 from central.risk.facts import Assessment, ConsignmentFacts, History, Reason, TripFacts, Verdict
@@ -50,7 +51,7 @@ from central.risk.runtime import runtime
 from central.risk.stats import AnomalyStats
 from central.store import changes, fast
 from central.store import models as m
-from central.store.db import database_proxy, from_db, is_postgres, to_db, write_transaction
+from central.store.db import database_proxy, from_db, is_postgres, on_commit, to_db, write_transaction
 from proto.rocars.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -361,7 +362,9 @@ def _emit(row: RiskAssessment, reasons: list[dict[str, Any]], extra: dict[str, A
     texts = [reason_text(r) for r in reasons]
     if row.override_verdict is not None and row.effective == row.override_verdict and row.override_reason:
         texts.append(f"override by {row.override_by}: {row.override_reason}")
-    payload: dict[str, Any] = {"verdict": Verdict(row.effective).label, "reasons": texts, **extra}
+    label = Verdict(row.effective).label
+    payload: dict[str, Any] = {"verdict": label, "reasons": texts, **extra}
+    on_commit(metrics.RISK_VERDICTS.labels(str(row.subject), label).inc)
     if row.subject == "trip":
         payload["scope"] = "trip"
     changes.record_change(

@@ -294,20 +294,64 @@ def sqlite_writer_turn(db: peewee.Database, timeout_s: float | None = None) -> I
         _SQLITE_WRITER.release()
 
 
+class _Pending(threading.local):
+    """Callbacks for after the outermost write transaction of this thread commits
+    (None outside one)."""
+
+    callbacks: list[Callable[[], None]] | None = None
+
+
+_pending = _Pending()
+
+
+def on_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current write transaction commits, never if it rolls
+    back (a metric must count what was stored, not what was tried). Outside a
+    :func:`write_transaction` it runs at once."""
+    if _pending.callbacks is None:
+        callback()
+    else:
+        _pending.callbacks.append(callback)
+
+
+def _run_committed(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the write is stored; a failing callback must not undo the reply
+            log.exception("after-commit callback %r failed", callback)
+
+
 @contextlib.contextmanager
 def write_transaction(timeout_s: float | None = None) -> Iterator[None]:
     """A transaction that will write. Nested calls become savepoints. On SQLite the
     writer first waits for its turn (at most ``timeout_s``, default
-    ``WRITE_LOCK_TIMEOUT_S``; then :class:`WriteLockTimeout`)."""
+    ``WRITE_LOCK_TIMEOUT_S``; then :class:`WriteLockTimeout`). Callbacks given to
+    :func:`on_commit` inside it run after the outermost one commits."""
     db = database_proxy.obj
     if db is None:
         raise RuntimeError("database not initialised: call central.store.schema.init_database first")
-    if is_sqlite(db) and not db.in_transaction():
-        with sqlite_writer_turn(db, timeout_s), db.atomic("IMMEDIATE"):
-            yield
-    else:
-        with db.atomic():
-            yield
+    if _pending.callbacks is not None:  # nested (a savepoint): the outermost one runs them
+        mark = len(_pending.callbacks)
+        try:
+            with db.atomic():
+                yield
+        except BaseException:
+            del _pending.callbacks[mark:]  # rolled back to the savepoint: not stored
+            raise
+        return
+    callbacks: list[Callable[[], None]] = []
+    _pending.callbacks = callbacks
+    try:
+        if is_sqlite(db) and not db.in_transaction():
+            with sqlite_writer_turn(db, timeout_s), db.atomic("IMMEDIATE"):
+                yield
+        else:
+            with db.atomic():
+                yield
+    finally:
+        _pending.callbacks = None
+    _run_committed(callbacks)
 
 
 # PostgreSQL SQLSTATEs after which running the whole transaction again is correct:

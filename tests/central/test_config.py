@@ -25,6 +25,9 @@ def test_settings_apply_and_other_tables_pass_through(tmp_path: Path) -> None:
     [
         ("[central]\nslot_minuts = 10\n", "slot_minuts"),
         ("[central]\nmax_page_size = 'lots'\n", "max_page_size"),
+        ("[central]\ncache_epoch_poll_seconds = -1\n", "cache_epoch_poll_seconds: must be between 0 and 60"),
+        ("[central]\ntoken_cache_seconds = 7200\n", "token_cache_seconds: must be between 0 and 3600"),
+        ("[central]\nexpected_lanes = -2\n", "expected_lanes: must be between 0 and 10000"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, text: str, name: str) -> None:

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from central import metrics
 from central.api.convert import ts
 from central.store import changes
-from central.store.db import close_all, write_transaction
+from central.store.db import close_all, on_commit, write_transaction
 from proto.rocars.v1 import bundling_pb2, cargo_pb2, common_pb2, registration_pb2, sync_pb2, sync_pb2_grpc
 from tests.central.test_shared_state import CONFIG, bootstrap_database, start_central
 from tests.support.central import CentralUnderTest, cargo, submit_request
@@ -121,6 +121,49 @@ def test_rpc_counts_latency_and_auth_failures_move_by_exactly_the_calls_made(
     assert delta("rocars_central_auth_failures_total", reason="role") == 1
     for secret in (forged, world.company_token, world.driver_token, central.officer_token):
         assert secret not in text and secret[4:] not in text
+
+
+def verdicts(delta: Delta, subject: str) -> float:
+    return sum(
+        delta("rocars_central_risk_verdicts_total", subject=subject, verdict=v)
+        for v in ("clear", "inspect", "hold")
+    )
+
+
+def test_risk_verdicts_count_each_stored_first_profile_once(
+    central: CentralUnderTest, endpoint: metrics.MetricsServer
+) -> None:
+    world = central.world()
+    company = central.stubs(world.company_token)
+    when = central.clock.now() + timedelta(hours=3)
+    delta = Delta(endpoint)
+    for i in range(3):
+        company.cargo.SubmitConsignment(submit_request(f"risk-{i:04d}", when), timeout=10)
+    company.cargo.SubmitConsignment(submit_request("risk-0000", when), timeout=10)  # a replay
+    with pytest.raises(grpc.RpcError):
+        company.cargo.SubmitConsignment(submit_request("risk-bad1", when, packages_count=0), timeout=10)
+    delta.take()
+    assert verdicts(delta, "consignment") == 3
+    assert verdicts(delta, "trip") == 0
+
+
+def test_after_commit_callbacks_run_only_for_what_was_stored(central: CentralUnderTest) -> None:
+    ran: list[str] = []
+    with write_transaction():
+        on_commit(lambda: ran.append("committed"))
+        assert ran == []  # not before the commit
+    assert ran == ["committed"]
+    with pytest.raises(RuntimeError), write_transaction():
+        on_commit(lambda: ran.append("rolled back"))
+        raise RuntimeError("abort the write")
+    with write_transaction():
+        on_commit(lambda: ran.append("outer"))
+        with pytest.raises(RuntimeError), write_transaction():  # a savepoint rolled back
+            on_commit(lambda: ran.append("inner"))
+            raise RuntimeError("abort the savepoint")
+    assert ran == ["committed", "outer"]
+    on_commit(lambda: ran.append("no transaction"))
+    assert ran[-1] == "no transaction"
 
 
 def test_bundles_and_wrong_codes_are_counted(

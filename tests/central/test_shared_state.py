@@ -217,6 +217,44 @@ def test_revoked_token_is_refused_by_the_other_process_within_the_epoch_poll(
     assert refused(lambda: who_am_i(a.stubs(company.api_token)))
 
 
+SLOW_POLL_S = 5.0
+
+
+def test_the_epoch_poll_interval_is_the_configured_one(tmp_path: Path) -> None:
+    """With ``cache_epoch_poll_seconds = 5`` the other process keeps serving a revoked
+    token from its cache until its next read of the epoch (so the setting is what bounds
+    it, not the 50 ms default), and refuses it within one interval."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    officer = bootstrap_database(url)
+    config = tmp_path / "central.toml"
+    config.write_text(CONFIG + f"cache_epoch_poll_seconds = {SLOW_POLL_S}\n")
+    started: list[CentralProcess] = []
+    try:
+        a = start_central(url, config)
+        started.append(a)
+        b = start_central(url, config)
+        started.append(b)
+        company = register_company(a.stubs(officer))
+        through_b = b.stubs(company.api_token)
+        assert who_am_i(through_b).account_id == company.company.id  # cached; epoch just read
+        cached_at = time.monotonic()
+        a.stubs(officer).registration.RevokeTokens(
+            registration_pb2.RevokeTokensRequest(
+                account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=company.company.id
+            ),
+            timeout=10,
+        )
+        assert refused(lambda: who_am_i(a.stubs(company.api_token)))
+        time.sleep(1.0)  # twenty default intervals: with 50 ms, b would have re-read by now
+        still_served = not refused(lambda: who_am_i(through_b))
+        if time.monotonic() - cached_at < SLOW_POLL_S * 0.8:  # a stalled host proves nothing
+            assert still_served, "the other process re-read the epoch before its configured interval"
+        within(SLOW_POLL_S + EPOCH_BOUND_S, lambda: refused(lambda: who_am_i(through_b)))
+    finally:
+        for process in started:
+            process.stop()
+
+
 def test_deactivated_account_is_refused_by_the_other_process_and_back_when_reactivated(
     two_centrals: tuple[CentralProcess, CentralProcess, str],
 ) -> None:
