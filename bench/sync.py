@@ -270,7 +270,7 @@ def run(work: Path, clients: list[SyncClient], keep: object) -> int:
             str(certs / "ca.pem"),
             "--config",
             str(work / "central.toml"),
-            "--workers",
+            "--lane-workers",
             str(LANES + 30),
             "--log-level",
             "warning",

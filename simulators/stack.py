@@ -302,7 +302,7 @@ class Stack:
                 "--client-ca",
                 self.certs / "ca.pem",
                 "--plain-logs",
-                "--workers",
+                "--lane-workers",
                 str(self.central_workers),
             ],
             self.logs,

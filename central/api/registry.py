@@ -55,6 +55,9 @@ class ServerConfig:
     # (up to the feed's maximum stream age), so the pool is sized for the lanes one
     # replica is expected to carry plus headroom for ordinary calls.
     expected_lanes: int = 48
+    # Threads answering the token listener (short unary calls); 0: 4 on SQLite, where
+    # calls are CPU work under one interpreter lock, 16 on PostgreSQL (central.server).
+    call_workers: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # other areas' tables, by name
 
 

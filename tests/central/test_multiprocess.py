@@ -296,7 +296,7 @@ def _is_zombie_or_gone(pid: int) -> bool:
 
 
 def test_child_failing_at_start_stops_the_supervisor_nonzero(tmp_path: Path) -> None:
-    proc, log_path = start_supervisor(tmp_path, "--workers", "0")
+    proc, log_path = start_supervisor(tmp_path, "--call-workers", "0")
     try:
         assert proc.wait(timeout=START_TIMEOUT_S) == 1
         assert "must be at least 1" in log_path.read_text()

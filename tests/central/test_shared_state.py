@@ -78,8 +78,6 @@ def start_central(database_url: str, config: Path, env: dict[str, str] | None = 
             database_url,
             "--config",
             str(config),
-            "--workers",
-            "8",
             "--log-level",
             "warning",
         ],

@@ -256,7 +256,7 @@ def test_elock_gateway_over_mutual_tls_drives_verdicts(tmp_path: Path) -> None:
         clock=clock,
         lane_listen="127.0.0.1:0",
         tls=TlsFiles(cert, key, ca_path),
-        max_workers=4,
+        call_workers=4,
     )
     try:
         _o, token, _ = bootstrap("OFF-001", "Officer Wong", clock.now())

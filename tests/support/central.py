@@ -250,7 +250,7 @@ def running_central(
         database_url,
         clock=clock,
         config=config or ServerConfig(token_cache_seconds=0),
-        max_workers=8,
+        call_workers=8,
         modules=modules,
         tls=tls,
         lane_listen="127.0.0.1:0" if tls else None,

@@ -138,7 +138,7 @@ class CentralProcess:
             str(self.certs.dir / "ca.pem"),
             "--config",
             str(self.config),
-            *(["--workers", str(self.workers)] if self.workers is not None else []),
+            *(["--lane-workers", str(self.workers)] if self.workers is not None else []),
             "--log-level",
             "warning",
         ]

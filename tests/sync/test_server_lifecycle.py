@@ -4,6 +4,7 @@ for ordinary calls while many lanes hold a stream each."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_sigterm_ends_lane_streams_at_once(sqlite_world: str, certs: Pki, tmp_pa
 def test_default_workers_leave_room_for_calls_beside_many_lane_streams(
     sqlite_world: str, certs: Pki, tmp_path: Path
 ) -> None:
-    # No --workers: the default (expected lanes + 16). The old default of 16 threads was
+    # No --lane-workers: the default (expected lanes + 16). The old default of 16 threads was
     # used up by 16 lane streams, after which nothing else was answered.
     central = CentralProcess(sqlite_world, certs, tmp_path, workers=None).start()
     streams = 24
@@ -99,3 +100,42 @@ def test_a_pool_smaller_than_the_expected_lanes_is_warned_about(
     central.start()
     central.stop()
     assert "expected lanes" in central.log.read_text(), "a too-small pool must be warned about"
+
+
+def test_lane_streams_filling_their_pool_never_starve_token_calls(
+    sqlite_world: str, certs: Pki, tmp_path: Path
+) -> None:
+    # Two lane threads, held by two streams: a third lane waits. The token listener has
+    # its own pool, so people's calls are still answered (with one shared pool, as before,
+    # they queued behind the streams until one ended).
+    central = CentralProcess(sqlite_world, certs, tmp_path, workers=2).start()
+    try:
+        with grpc.secure_channel(central.lane_target, certs.lane("LMC-I-01").credentials()) as lanes:
+            calls = [sync_pb2_grpc.LaneSyncStub(lanes).Subscribe(_request(), timeout=60) for _ in range(3)]
+            served: list[int] = []
+            lock = threading.Lock()
+
+            def read_first(call: grpc.Call) -> None:
+                with contextlib.suppress(grpc.RpcError):
+                    next(iter(call))  # type: ignore[call-overload]
+                    with lock:
+                        served.append(1)
+
+            readers = [threading.Thread(target=read_first, args=(c,), daemon=True) for c in calls]
+            for r in readers:
+                r.start()
+            deadline = time.monotonic() + 30
+            while len(served) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(served) == 2, f"{len(served)} lane streams served by a pool of 2"
+            ca = grpc.ssl_channel_credentials((certs.dir / "ca.pem").read_bytes())
+            with grpc.secure_channel(f"localhost:{central.api_port}", ca) as api:
+                reply = health_pb2_grpc.HealthStub(api).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            assert len(served) == 2, "the third lane must still be waiting for a lane thread"
+            for c in calls:
+                c.cancel()
+            for r in readers:
+                r.join(timeout=10)
+    finally:
+        central.stop()
