@@ -65,7 +65,14 @@ server CPU per submission, ratio 0.26 and 0.24; after: 1.06 and 0.98 ms, ratio 0
   on SQLite), apart from the lane listener's pool sized for lanes' streams; before, every
   call ran on the one pool of 16 here (64 by default). One process under this load, 2 or
   4 threads against 16: about 20 % less server CPU per submission (system time halved:
-  fewer interpreter-lock hand-offs) and 15-25 % more submissions per second.
+  fewer interpreter-lock hand-offs) and 15-25 % more submissions per second. Two
+  processes on a quiet host, same code otherwise: ratio 0.389 and 0.401 with 4 threads,
+  0.34 and 0.39 with 16.
+- Every write transaction of a process runs on one writer connection (central.store.db),
+  whose page cache then survives from one write to the next: 3-5 % less CPU per
+  submission in process with 4 threads.
+After both, three runs on a quiet host: ratio 0.419, 0.405, 0.427 (p99 14.9, 16.7,
+15.5 ms), 1227-1299 submissions/s against 930-943 before; one process 0.28-0.31.
 Tried and dropped: one writer connection per process lent to every write (to keep
 SQLite's page cache from being reset between writers on rotating pool connections): no
 change in CPU in process with 8 threads; dropping consignment's own ``company_id`` index:
