@@ -93,12 +93,15 @@ def default_workers(config: ServerConfig) -> int:
     return config.expected_lanes + HEADROOM_WORKERS
 
 
+def _sqlite_url(database_url: str) -> bool:
+    return "://" not in database_url or database_url.startswith("sqlite://")
+
+
 def default_call_workers(config: ServerConfig, database_url: str) -> int:
     """The token listener's pool: ``[central].call_workers``, or by database when 0."""
     if config.call_workers:
         return config.call_workers
-    on_sqlite = "://" not in database_url or database_url.startswith("sqlite://")
-    return CALL_WORKERS_SQLITE if on_sqlite else CALL_WORKERS_OTHER
+    return CALL_WORKERS_SQLITE if _sqlite_url(database_url) else CALL_WORKERS_OTHER
 
 
 class _AllServers:
@@ -414,8 +417,7 @@ def _shared_keys_problem(database: str, config: ServerConfig) -> str | None:
     from central.risk.runtime import KEY_FILE_ENV, configured_key_file
 
     configured = configured_key_file(config.extra)
-    on_sqlite = "://" not in database or database.startswith("sqlite://")
-    if configured or (on_sqlite and ":memory:" not in database):
+    if configured or (_sqlite_url(database) and ":memory:" not in database):
         return None
     return (
         f"--processes: several processes need one risk key file: set [risk] key_file in "
