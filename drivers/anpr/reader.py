@@ -13,9 +13,6 @@ and the board ending before it (extent), and no characters crowding one side of 
 found by its colour (a shadow ended the colour) -- where either shows, the outline is
 widened --, no pieces of a broken character beside the row (segment), and no threshold
 whose row ends a character short of another's.
-
-The time limit counts the reading thread's CPU time (``Deadline``), with a wall-clock
-cap: a busy host slows reads without turning them into no-reads.
 """
 
 from __future__ import annotations
@@ -39,10 +36,6 @@ log = logging.getLogger("drivers.anpr")
 
 DEFAULT_MIN_CONFIDENCE = 0.70
 DEFAULT_TIME_LIMIT_MS = 1000.0
-# The time limit counts the worker's own CPU time, so a host busy with other work slows a
-# read but does not turn it into a no-read; this many times the limit in wall-clock time
-# still ends the frame, so a starved worker never answers late without bound.
-WALL_LIMIT_FACTOR = 6.0
 _PERSONALISED_FACTOR = 0.92  # no grammar to cross-check a free-form mark
 _MAX_CANDIDATES = 5
 # Plate layout, measured on the tuning set (seeds 0-149, fonts dejavu and liberation):
@@ -108,10 +101,8 @@ class PlateReader:
         time_limit_ms: float | None = None,
         engine: OcrEngine | str | None = None,
     ) -> None:
-        """``time_limit_ms``: CPU time per frame (the reading thread's own, see
-        ``WALL_LIMIT_FACTOR`` for the wall-clock bound); None: 1 s with the persistent
-        Tesseract API, 5 s with a process per call (pytesseract pays ~100 ms of process
-        start-up per reading, in a child process: there the limit is wall-clock time)."""
+        """``time_limit_ms`` per frame; None: 1 s with the persistent Tesseract API, 5 s with a
+        process per call (pytesseract pays ~100 ms of process start-up per reading)."""
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence: must be within 0..1, got {min_confidence}")
         if time_limit_ms is not None and time_limit_ms <= 0:
@@ -127,14 +118,15 @@ class PlateReader:
 
     def read(self, frame: np.ndarray) -> PlateRead:
         start = time.perf_counter()
-        deadline = Deadline.after(self.time_limit_ms, cpu=self.engine.name != "pytesseract")
+        deadline = start + self.time_limit_ms / 1000.0
         if frame is None or frame.ndim not in (2, 3) or frame.size == 0:
             raise ValueError("frame: must be a non-empty grey or BGR image array")
         best: _Scored | None = None
         reason = "no plate found"
         self._timed_out = False
         for cand in find_candidates(frame, limit=_MAX_CANDIDATES + 1)[:_MAX_CANDIDATES]:
-            if deadline.left_ms() <= 5:
+            left_ms = (deadline - time.perf_counter()) * 1000.0
+            if left_ms <= 5:
                 reason = "time limit reached"
                 break
             scored = self._read_candidate(frame, cand, deadline)
@@ -155,7 +147,7 @@ class PlateReader:
         return PlateRead(best.mark, best.confidence, ms, best.kind, best.cand.corners)
 
     def _read_candidate(
-        self, frame: np.ndarray, cand: Candidate, deadline: Deadline, grown: int = 0
+        self, frame: np.ndarray, cand: Candidate, deadline: float, grown: int = 0
     ) -> _Scored | None:
         """Segment and judge the candidate at Otsu's threshold; only if that gives no
         confident read, at thresholds that count more or less as ink (blur and dim light
@@ -243,7 +235,7 @@ class PlateReader:
             return dataclasses.replace(best, confidence=agreed)
         return None
 
-    def _judge(self, seg: Segmented, cand: Candidate, deadline: Deadline) -> _Scored | None:
+    def _judge(self, seg: Segmented, cand: Candidate, deadline: float) -> _Scored | None:
         """Read the candidate three ways (binary, grey, thinned) and let the readings vote.
 
         When the layout says standard mark (two characters, then a gap or row break, then
@@ -256,7 +248,7 @@ class PlateReader:
         standard mark. The leading mark needs two agreeing readings and no equal rival;
         its confidence is their mean confidence times their share of all valid readings.
         """
-        free = self.engine.read_line(seg.line, deadline.ms())
+        free = self.engine.read_line(seg.line, _left_ms(deadline))
         free_text = grammar.normalise(free.text)
         split = None
         groups = seg.groups
@@ -287,12 +279,12 @@ class PlateReader:
                 if k == 2 and len(votes) == 1 and len(next(iter(votes.values()))) == 3:
                     break  # three readings agree already: the last view cannot change that
                 letters = self.engine.read_line(
-                    compose(view[:split]), deadline.ms(), grammar.PLATE_LETTERS)
+                    compose(view[:split]), _left_ms(deadline), grammar.PLATE_LETTERS)
                 if len(view) - split == 1:  # one digit: a line of one glyph often reads empty
                     digits = self._read_lone_digit(view[split], deadline)
                 else:
                     digits = self.engine.read_line(
-                        compose(view[split:]), deadline.ms(), grammar.PLATE_DIGITS)
+                        compose(view[split:]), _left_ms(deadline), grammar.PLATE_DIGITS)
                 mark = letters.text + digits.text
                 if len(mark) == seg.blobs and grammar.is_standard(mark):
                     votes.setdefault(mark, []).append(_score(letters, digits))
@@ -306,7 +298,7 @@ class PlateReader:
             if cand.cue in ("edges", *_UNCENTRED_CUES) and not seg.framed:
                 return None
             for k, view in enumerate(views):
-                read = free if k == 0 else self.engine.read_line(compose(view), deadline.ms())
+                read = free if k == 0 else self.engine.read_line(compose(view), _left_ms(deadline))
                 mark = grammar.normalise(read.text)
                 if grammar.near_standard(mark) and not _whole_letter_pair(mark, seg, cand):
                     return None  # a blurred standard mark as likely as a personalised one
@@ -334,7 +326,7 @@ class PlateReader:
 
     def _glyph_check(
         self, views: list[list[np.ndarray]], mark: str, split: int | None, suspects: list[int],
-        deadline: Deadline,
+        deadline: float,
     ) -> tuple[bool, float | None]:
         """Read each character alone, out of context: (a confident contradiction, the
         score of an agreeing spelling or None).
@@ -382,20 +374,20 @@ class PlateReader:
             return False, None
         return False, 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
 
-    def _read_lone_digit(self, glyph: np.ndarray, deadline: Deadline) -> LineRead:
+    def _read_lone_digit(self, glyph: np.ndarray, deadline: float) -> LineRead:
         """A number of one digit, read as a word and, if that reads nothing, drawn twice.
 
         Tesseract's LSTM often reads nothing at all in a line of one glyph; the same glyph
         twice is a line it reads. Both copies must come out the same digit."""
-        digit = self.engine.read_line(compose([glyph]), deadline.ms(), grammar.PLATE_DIGITS, word=True)
+        digit = self.engine.read_line(compose([glyph]), _left_ms(deadline), grammar.PLATE_DIGITS, word=True)
         if digit.text:
             return digit
-        twice = self.engine.read_line(compose([glyph, glyph]), deadline.ms(), grammar.PLATE_DIGITS)
+        twice = self.engine.read_line(compose([glyph, glyph]), _left_ms(deadline), grammar.PLATE_DIGITS)
         if len(twice.text) == 2 and twice.text[0] == twice.text[1]:
             return LineRead(twice.text[0], (min(twice.confidences),))
         return digit
 
-    def _read_alone(self, glyph: np.ndarray, charset: str, char: str, deadline: Deadline) -> list[LineRead]:
+    def _read_alone(self, glyph: np.ndarray, charset: str, char: str, deadline: float) -> list[LineRead]:
         """One character read alone, as a line and, unless that found ``char``, as a word.
 
         Each mode has its blind spots on a lone glyph: as a word Tesseract reads a bold V as
@@ -403,9 +395,9 @@ class PlateReader:
         is ``char`` when either mode found it.
         """
         image = compose([glyph])
-        reads = [self.engine.read_line(image, deadline.ms(), charset)]
+        reads = [self.engine.read_line(image, _left_ms(deadline), charset)]
         if reads[0].text != char:
-            reads.append(self.engine.read_line(image, deadline.ms(), charset, word=True))
+            reads.append(self.engine.read_line(image, _left_ms(deadline), charset, word=True))
         return reads
 
     def close(self) -> None:
@@ -502,33 +494,8 @@ def _score(*reads: LineRead) -> float:
     return 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """When a frame's time is up: at the end of its CPU budget (the reading thread's own
-    CPU time, which other processes on a busy host do not consume) or of its wall-clock
-    bound, whichever comes first. ``cpu_end`` None: wall-clock time only."""
-
-    cpu_end: float | None
-    wall_end: float
-
-    @classmethod
-    def after(cls, limit_ms: float, *, cpu: bool = True) -> Deadline:
-        seconds = limit_ms / 1000.0
-        if not cpu:
-            return cls(None, time.perf_counter() + seconds)
-        return cls(time.thread_time() + seconds, time.perf_counter() + WALL_LIMIT_FACTOR * seconds)
-
-    def left_ms(self) -> int:
-        """Milliseconds left, in wall-clock time (what an engine's own timeout counts), or
-        0 or less once either bound is reached."""
-        wall = int((self.wall_end - time.perf_counter()) * 1000.0)
-        if self.cpu_end is not None and time.thread_time() >= self.cpu_end:
-            return min(0, wall)
-        return wall
-
-    def ms(self) -> int:
-        """``left_ms()`` for an engine's timeout; DeviceTimeout once the time is up."""
-        left = self.left_ms()
-        if left <= 0:
-            raise DeviceTimeout("anpr: frame time limit reached")
-        return left
+def _left_ms(deadline: float) -> int:
+    left = int((deadline - time.perf_counter()) * 1000.0)
+    if left <= 0:
+        raise DeviceTimeout("anpr: frame time limit reached")
+    return left

@@ -3,9 +3,8 @@
 The control loop calls ``submit(frame)`` and never waits: when the queue is full the
 oldest frame is dropped (a fresher frame of the same vehicle is worth more), and the
 count of dropped frames is kept. Results arrive through ``results()`` (a queue the loop
-polls) or a callback. Each frame is bounded in time by the reader's ``time_limit_ms``
-(CPU time of this thread, capped in wall-clock time by ``reader.WALL_LIMIT_FACTOR``); a
-frame that takes longer gives a no-read, never a late answer.
+polls) or a callback. Each frame is bounded in time by the reader's ``time_limit_ms``;
+a frame that takes longer gives a no-read, never a late answer.
 
 Tesseract and OpenCV release the GIL while they work, so a thread is enough; the
 worker owns its ``PlateReader`` (Tesseract's API is not thread-safe). ``stop()`` is safe
