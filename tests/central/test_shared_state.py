@@ -6,6 +6,7 @@ codes counted in the database, so spreading guesses over processes gains nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -128,9 +129,19 @@ def two_centrals(
         url = f"sqlite:///{tmp_path / 'shared.db'}"
     else:
         url = str(request.getfixturevalue("postgres_cluster").create_database())
+    with centrals(url, tmp_path, CONFIG) as (a, b, officer):
+        yield a, b, officer
+
+
+@contextlib.contextmanager
+def centrals(
+    url: str, tmp_path: Path, config_text: str
+) -> Iterator[tuple[CentralProcess, CentralProcess, str]]:
+    """Two central processes on a bootstrapped database with the given ``[central]``
+    configuration, and the officer's token; both stopped on the way out."""
     officer = bootstrap_database(url)
     config = tmp_path / "central.toml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     started: list[CentralProcess] = []
     try:
         started.append(start_central(url, config))
@@ -196,6 +207,15 @@ def who_am_i(stubs: Stubs) -> registration_pb2.WhoAmIReply:
     return stubs.registration.WhoAmI(registration_pb2.WhoAmIRequest(), timeout=10)
 
 
+def revoke_company_tokens(officer: Stubs, company_id: int) -> registration_pb2.RevokeTokensReply:
+    return officer.registration.RevokeTokens(
+        registration_pb2.RevokeTokensRequest(
+            account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=company_id
+        ),
+        timeout=10,
+    )
+
+
 def test_revoked_token_is_refused_by_the_other_process_within_the_epoch_poll(
     two_centrals: tuple[CentralProcess, CentralProcess, str],
 ) -> None:
@@ -204,13 +224,7 @@ def test_revoked_token_is_refused_by_the_other_process_within_the_epoch_poll(
     through_b = b.stubs(company.api_token)
     assert who_am_i(through_b).account_id == company.company.id  # now cached in b for 60 s
     assert who_am_i(through_b).account_id == company.company.id
-    reply = a.stubs(officer).registration.RevokeTokens(
-        registration_pb2.RevokeTokensRequest(
-            account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=company.company.id
-        ),
-        timeout=10,
-    )
-    assert reply.revoked == 1
+    assert revoke_company_tokens(a.stubs(officer), company.company.id).revoked == 1
     within(EPOCH_BOUND_S, lambda: refused(lambda: who_am_i(through_b)))
     assert refused(lambda: who_am_i(a.stubs(company.api_token)))
 
@@ -223,34 +237,19 @@ def test_the_epoch_poll_interval_is_the_configured_one(tmp_path: Path) -> None:
     token from its cache until its next read of the epoch (so the setting is what bounds
     it, not the 50 ms default), and refuses it within one interval."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    officer = bootstrap_database(url)
-    config = tmp_path / "central.toml"
-    config.write_text(CONFIG + f"cache_epoch_poll_seconds = {SLOW_POLL_S}\n")
-    started: list[CentralProcess] = []
-    try:
-        a = start_central(url, config)
-        started.append(a)
-        b = start_central(url, config)
-        started.append(b)
+    config = CONFIG + f"cache_epoch_poll_seconds = {SLOW_POLL_S}\n"
+    with centrals(url, tmp_path, config) as (a, b, officer):
         company = register_company(a.stubs(officer))
         through_b = b.stubs(company.api_token)
         assert who_am_i(through_b).account_id == company.company.id  # cached; epoch just read
         cached_at = time.monotonic()
-        a.stubs(officer).registration.RevokeTokens(
-            registration_pb2.RevokeTokensRequest(
-                account_kind=registration_pb2.ACCOUNT_COMPANY, account_id=company.company.id
-            ),
-            timeout=10,
-        )
+        assert revoke_company_tokens(a.stubs(officer), company.company.id).revoked == 1
         assert refused(lambda: who_am_i(a.stubs(company.api_token)))
         time.sleep(1.0)  # twenty default intervals: with 50 ms, b would have re-read by now
         still_served = not refused(lambda: who_am_i(through_b))
         if time.monotonic() - cached_at < SLOW_POLL_S * 0.8:  # a stalled host proves nothing
             assert still_served, "the other process re-read the epoch before its configured interval"
         within(SLOW_POLL_S + EPOCH_BOUND_S, lambda: refused(lambda: who_am_i(through_b)))
-    finally:
-        for process in started:
-            process.stop()
 
 
 def test_deactivated_account_is_refused_by_the_other_process_and_back_when_reactivated(
