@@ -317,7 +317,8 @@ def _close_writer_connection(db: peewee.Database) -> None:
 
 @contextlib.contextmanager
 def sqlite_writer_turn(db: peewee.Database, timeout_s: float | None = None) -> Iterator[None]:
-    """Wait for this writer's turn: the in-process queue, then the lock file."""
+    """Wait for this writer's turn: the in-process queue, then the lock file; for a file
+    database, the turn runs on the process's writer connection."""
     timeout = WRITE_LOCK_TIMEOUT_S if timeout_s is None else timeout_s
     deadline = time.monotonic() + timeout
     # A waiter on a threading.Lock wakes the moment it is free, where SQLite's busy
@@ -328,12 +329,13 @@ def sqlite_writer_turn(db: peewee.Database, timeout_s: float | None = None) -> I
         )
     try:
         lock = writer_lock_file(db)
-        if lock is None:
+        if lock is None:  # :memory:: no other process, and another connection is another database
             yield
             return
         lock.acquire(deadline, timeout)
         try:
-            yield
+            with _on_writer_connection(db):
+                yield
         finally:
             lock.release()
     finally:
@@ -390,13 +392,8 @@ def write_transaction(timeout_s: float | None = None) -> Iterator[None]:
     _pending.callbacks = callbacks
     try:
         if is_sqlite(db) and not db.in_transaction():
-            with sqlite_writer_turn(db, timeout_s):
-                if writer_lock_file(db) is None:  # :memory: - every connection is another database
-                    with db.atomic("IMMEDIATE"):
-                        yield
-                else:
-                    with _on_writer_connection(db), db.atomic("IMMEDIATE"):
-                        yield
+            with sqlite_writer_turn(db, timeout_s), db.atomic("IMMEDIATE"):
+                yield
         else:
             with db.atomic():
                 yield
