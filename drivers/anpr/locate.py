@@ -154,7 +154,12 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(area) / union if union > 0 else 0.0
 
 
-def warp(frame: np.ndarray, cand: Candidate, margin: float = 0.07, *, colour: bool = False) -> np.ndarray:
+WARP_MARGIN = 0.07  # share of the crop on each side outside the outline
+
+
+def warp(
+    frame: np.ndarray, cand: Candidate, margin: float = WARP_MARGIN, *, colour: bool = False
+) -> np.ndarray:
     """The candidate straightened to its canonical size, as grey levels (``colour``: as
     the frame's own channels).
 

@@ -28,7 +28,7 @@ import numpy as np
 from drivers.anpr import glyph_model, grammar
 from drivers.anpr import glyphs as glyph_shapes
 from drivers.anpr.extent import open_sides
-from drivers.anpr.locate import Candidate, find_candidates, warp, widened
+from drivers.anpr.locate import SINGLE_ROW_SIZE, WARP_MARGIN, Candidate, find_candidates, warp, widened
 from drivers.anpr.ocr import LineRead, OcrEngine, open_engine
 from drivers.anpr.segment import Segmented, compose, segment
 from drivers.base import DeviceTimeout
@@ -76,6 +76,12 @@ _CROWDED = (0.6, 1.0)
 _TRAINED_VOTE = 0.95
 _TRAINED_VETO = 0.8
 _TRAINED_VOUCH = 0.98
+# How far past the outline to look for more of the row (plate heights), and how far past
+# its last character (character heights) another must reach to count.
+_LOOK_BEYOND = 1.5
+_BEYOND_SHARE = 0.4
+_BEYOND_WIDTH = 0.35
+_BEYOND_CHARACTER = 0.95
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
@@ -193,6 +199,8 @@ class PlateReader:
                                                          otsu.band, otsu.char_px))
             if cand.cue in _BOARD_CUES and rows == 1:
                 sides |= set(_crowded_sides(otsu, flat.shape[1]))
+            if not sides and rows == 1:
+                sides |= set(_row_goes_on(frame, cand, otsu, self.glyph_model))
             if sides and grown < _MAX_GROWTH:
                 return self._read_candidate(frame, widened(cand, tuple(sorted(sides))), deadline, grown + 1)
             if sides or otsu.cut:
@@ -476,6 +484,36 @@ def _shorter(seg: Segmented, other: Segmented) -> bool:
     bolt; before the first character, a lost letter leaves no standard mark."""
     beyond = other.extent[1] - seg.extent[1]
     return 0.4 * seg.char_px < beyond <= 1.6 * seg.char_px
+
+
+def _row_goes_on(frame: np.ndarray, cand: Candidate, seg: Segmented,
+                 model: glyph_model.GlyphModel | None) -> tuple[str, ...]:
+    """The sides where more characters stand on the row just past the outline: seen in a
+    crop widened by ``_LOOK_BEYOND`` plate heights each way, the row has more characters
+    and reaches further. An outline that ended at a shadow's edge across a night plate
+    ("DP 5" of "DP 5865") passes every check of its own crop: the board seems to end there."""
+    wide = segment(warp(frame, widened(cand, ("left", "right"), by=_LOOK_BEYOND)), 1)
+    if wide is None or wide.blobs <= seg.blobs:
+        return ()
+    last = SINGLE_ROW_SIZE[0] - 1
+    span = max(1.0, cand.aspect)  # the outline's length in plate heights
+
+    def unwidened(x: int) -> float:  # a column of the widened crop in the outline's crop
+        along = ((x / last - WARP_MARGIN) / (1 - 2 * WARP_MARGIN)) * (span + 2 * _LOOK_BEYOND) - _LOOK_BEYOND
+        return (WARP_MARGIN + (1 - 2 * WARP_MARGIN) * along / span) * last
+
+    # Only past the last character: a standard mark that lost its first letter is no
+    # standard mark, and the widened crop's left holds what stood before the plate.
+    # The glyph past the end must be as wide as a character (a plate's border side, now
+    # inside the crop, is a thin upright) and, to the trained classifier, clearly one
+    # (at night the dark scene beside the board breaks into ragged blobs).
+    last_glyph = wide.glyphs[-1]
+    if unwidened(wide.extent[1]) - seg.extent[1] <= _BEYOND_SHARE * seg.char_px \
+            or last_glyph.shape[1] < _BEYOND_WIDTH * last_glyph.shape[0]:
+        return ()
+    if model is not None and model.best(last_glyph)[1] < _BEYOND_CHARACTER:
+        return ()
+    return ("right",)
 
 
 def _crowded_sides(seg: Segmented, width: int) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from drivers.anpr.locate import Candidate, warp, widened
-from drivers.anpr.reader import PlateReader, _Scored, _shorter
+from drivers.anpr.reader import PlateReader, _row_goes_on, _Scored, _shorter
 from drivers.anpr.segment import segment
 from simulators.plates import render_plate, render_sample
 
@@ -208,3 +208,33 @@ def test_thresholds_that_each_fell_short_but_agree_make_a_read(reader: PlateRead
     assert reader._threshold_consensus([look("HT9", 0.64), look("HT9", 0.69), look("HT3", 0.45)]) is None
     assert reader._threshold_consensus([look("HT9", 0.69)]) is None
     assert reader._threshold_consensus([look("HT9", 0.5), look("HT9", 0.55)]) is None
+
+
+def test_an_outline_ended_by_a_shadow_between_characters_is_widened(reader: PlateReader) -> None:
+    """A shadow edge across the number, between two characters: the lit part's outline
+    holds a shorter valid mark ("HK51") with board on every side of it, and its crop shows
+    no cut character. Only a wider look finds the row going on."""
+    plate = render_plate("HK 5112", font="dejavu", colour="white")
+    frame = _frame(plate)
+    spans = _glyph_columns(plate)
+    # Frame x = 200 + plate x * 240 / plate width (see _frame): the gap after "HK 51".
+    gap = 200 + (spans[3][1] + spans[4][0]) / 2 * 240 / plate.shape[1]
+    shaded = frame.astype(np.float32)
+    shaded[:, int(gap):] *= 0.5
+    frame = shaded.astype(np.uint8)
+    cand = Candidate(np.array([[200, 220], [gap, 220], [gap, 271], [200, 271]], np.float32),
+                     (gap - 200) / 51, 1.0, "white", 1)
+    seg = segment(warp(frame, cand), 1)
+    assert seg is not None and seg.blobs == 4 and not seg.cut
+    assert _row_goes_on(frame, cand, seg, reader.glyph_model) == ("right",)
+    scored = reader._read_candidate(frame, cand, deadline=time.perf_counter() + 10.0)
+    assert scored is None or scored.mark == "HK5112"
+
+
+def test_the_row_does_not_go_on_past_a_whole_plate(reader: PlateReader) -> None:
+    frame = _frame(render_plate("HK 5112", font="dejavu", colour="white"), night=True)
+    cand = Candidate(np.array([[196, 217], [444, 217], [444, 274], [196, 274]], np.float32),
+                     248 / 57, 1.0, "white", 1)
+    seg = segment(warp(frame, cand), 1)
+    assert seg is not None and seg.blobs == 6
+    assert _row_goes_on(frame, cand, seg, reader.glyph_model) == ()
