@@ -82,7 +82,7 @@ _TRAINED_VOUCH = 0.98
 _LOOK_BEYOND = 1.5
 _BEYOND_SHARE = 0.4
 _BEYOND_WIDTH = 0.35
-_BEYOND_CHARACTER = 0.95
+_BEYOND_DIGIT = 0.9
 _GLYPH_VETO = 0.6  # a character read alone this confidently as something else vetoes the mark
 
 
@@ -506,13 +506,14 @@ def _row_goes_on(frame: np.ndarray, cand: Candidate, seg: Segmented,
     # Only past the last character: a standard mark that lost its first letter is no
     # standard mark, and the widened crop's left holds what stood before the plate.
     # The glyph past the end must be as wide as a character (a plate's border side, now
-    # inside the crop, is a thin upright) and, to the trained classifier, clearly one
-    # (at night the dark scene beside the board breaks into ragged blobs).
+    # inside the crop, is a thin upright) and, to the trained classifier, clearly a digit,
+    # as a standard mark's last character is (at night the dark scene beside the board
+    # breaks into ragged blobs: tuning and fresh seeds, 0.82 at most).
     last_glyph = wide.glyphs[-1]
     if unwidened(wide.extent[1]) - seg.extent[1] <= _BEYOND_SHARE * seg.char_px \
             or last_glyph.shape[1] < _BEYOND_WIDTH * last_glyph.shape[0]:
         return ()
-    if model is not None and model.best(last_glyph)[1] < _BEYOND_CHARACTER:
+    if model is not None and model.best(last_glyph, grammar.PLATE_DIGITS)[1] < _BEYOND_DIGIT:
         return ()
     return ("right",)
 
