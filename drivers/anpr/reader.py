@@ -10,10 +10,11 @@ share. Below ``min_confidence`` the answer is no read: a wrong plate is worse th
 
 A mark that lost a character is often another valid mark ("DL670" as "DL67"), so before
 any reading the candidate must show the whole plate: no character cut by the crop's side
-and the board ending before it (extent), and no characters crowding one side of a board
-found by its colour (a shadow ended the colour) -- where either shows, the outline is
-widened --, no pieces of a broken character beside the row (segment), and no threshold
-whose row ends a character short of another's.
+and the board ending before it (extent), no characters crowding one side of a board
+found by its colour (a shadow ended the colour), and no more of the row in a wider look
+past the last character (a night shadow's edge ends the board's colour mid-plate) --
+where any shows, the outline is widened --; no pieces of a broken character beside the
+row (segment); and no threshold whose row ends a character short of another's.
 """
 
 from __future__ import annotations
@@ -269,7 +270,7 @@ class PlateReader:
         view is read freely as a personalised mark, refused when one slip away from a
         standard mark. A standard mark is also read in each view by the trained glyph
         classifier. The leading mark needs two agreeing readings and no equal rival, and
-        no character the classifier is sure is another; its confidence is their mean
+        no character the classifier finds likelier another; its confidence is their mean
         confidence times their share of all valid readings.
         """
         free = self.engine.read_line(seg.line, _left_ms(deadline))
