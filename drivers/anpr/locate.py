@@ -23,6 +23,7 @@ from drivers.anpr.textcue import text_candidates
 
 # Canonical sizes the plate is warped to: big enough for Tesseract at any input size.
 SINGLE_ROW_SIZE = (376, 80)  # width, height
+_OTHER_SLOTS = 2  # of find_candidates' places, kept for outlines not found by the text cue
 TWO_ROW_SIZE = (248, 160)
 
 _MIN_AREA = 600.0  # px^2 in a 640x480 frame: a plate about 80x16 px is the smallest read
@@ -76,6 +77,10 @@ def find_candidates(frame: np.ndarray, limit: int = 4) -> list[Candidate]:
     found.sort(key=lambda c: c.score, reverse=True)
     kept: list[Candidate] = []
     for cand in found:
+        # Painted lettering (a company name, a sign) chains into many confident text
+        # outlines; they must not crowd out every board found by its colour or edges.
+        if cand.cue == "text" and sum(k.cue == "text" for k in kept) >= limit - _OTHER_SLOTS:
+            continue
         # Over the union, not the smaller area: an outline around half the characters
         # (a partial text chain, a half-shadowed board) must not hide the whole plate's.
         if all(_iou(cand.corners, k.corners) < 0.6 for k in kept):

@@ -507,15 +507,18 @@ def _row_goes_on(frame: np.ndarray, cand: Candidate, seg: Segmented,
     # Only past the last character: a standard mark that lost its first letter is no
     # standard mark, and the widened crop's left holds what stood before the plate.
     # The glyph past the end must be as wide as a character (a plate's border side, now
-    # inside the crop, is a thin upright) and, to the trained classifier, clearly a digit,
-    # as a standard mark's last character is (at night the dark scene beside the board
-    # breaks into ragged blobs: tuning and fresh seeds, 0.82 at most).
+    # inside the crop, is a thin upright) and, to the trained classifier, clearly a digit
+    # among all characters, as a standard mark's last character is (lettering painted
+    # beside a plate reads as letters; at night the dark scene beside the board breaks
+    # into ragged blobs that read as nothing clearly).
     last_glyph = wide.glyphs[-1]
     if unwidened(wide.extent[1]) - seg.extent[1] <= _BEYOND_SHARE * seg.char_px \
             or last_glyph.shape[1] < _BEYOND_WIDTH * last_glyph.shape[0]:
         return ()
-    if model is not None and model.best(last_glyph, grammar.PLATE_DIGITS)[1] < _BEYOND_DIGIT:
-        return ()
+    if model is not None:
+        char, p = model.best(last_glyph)
+        if not char.isdigit() or p < _BEYOND_DIGIT:
+            return ()
     return ("right",)
 
 

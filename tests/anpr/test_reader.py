@@ -119,3 +119,11 @@ def test_a_mark_between_standard_and_personalised_is_no_read(reader: PlateReader
     digits ("AR 9Y") could as well be a blurred standard plate: no read, never a guess."""
     sample = render_sample("AR 9Y", rng=np.random.default_rng(4), level="normal", font="dejavu")
     assert reader.read(sample.image).plate is None
+
+
+def test_lettering_does_not_crowd_out_the_plate(reader: PlateReader) -> None:
+    # Check seed 1036: "AV 54" on a white board, beside six confident outlines of painted
+    # lettering that used to fill every candidate place before the board's own outline.
+    sample = sample_for_seed(1036, "normal")
+    assert sample.plate == "AV54"
+    assert reader.read(sample.image).plate == "AV54"
