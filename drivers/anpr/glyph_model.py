@@ -117,22 +117,39 @@ def load() -> GlyphModel | None:
     return GlyphModel(MODEL_PATH)
 
 
+def view_opinion(
+    model: GlyphModel, view: list[np.ndarray], charsets: list[str]
+) -> list[dict[str, float]] | None:
+    """Each glyph's probabilities over the characters of its charset, for one view of the
+    glyphs; None when a glyph has no ink."""
+    opinion = [model.probabilities(glyph, charset) for glyph, charset in zip(view, charsets, strict=False)]
+    return None if any(not probs for probs in opinion) else opinion
+
+
+def likeliest(opinion: list[dict[str, float]]) -> list[tuple[str, float]]:
+    """Each glyph's likeliest character and its probability."""
+    return [max(probs.items(), key=lambda item: item[1]) for probs in opinion]
+
+
+def pooled(opinions: list[list[dict[str, float]] | None]) -> list[tuple[str, float]]:
+    """Each glyph's likeliest character and probability, the views' opinions pooled
+    (geometric mean): a character must look itself in binary and in grey levels. Empty
+    when a view has a glyph without ink."""
+    if not opinions or any(opinion is None for opinion in opinions):
+        return []
+    present = [opinion for opinion in opinions if opinion is not None]
+    out: list[tuple[str, float]] = []
+    for i, first in enumerate(present[0]):
+        logs = {char: sum(float(np.log(max(opinion[i][char], 1e-9))) for opinion in present)
+                for char in first}
+        exp = {char: float(np.exp(total / len(present))) for char, total in logs.items()}
+        char = max(exp, key=exp.__getitem__)
+        out.append((char, exp[char] / sum(exp.values())))
+    return out
+
+
 def read_glyphs(
     model: GlyphModel, views: list[list[np.ndarray]], charsets: list[str]
 ) -> list[tuple[str, float]]:
-    """Each glyph's likeliest character of its charset and probability, the views' opinions
-    pooled (geometric mean): a character must look itself in binary and in grey levels."""
-    out: list[tuple[str, float]] = []
-    for i, charset in enumerate(charsets):
-        pooled = dict.fromkeys(charset, 0.0)
-        for view in views:
-            probs = model.probabilities(view[i], charset)
-            if not probs:
-                return []
-            for char in charset:
-                pooled[char] += float(np.log(max(probs[char], 1e-9)))
-        exp = {c: float(np.exp(v / len(views))) for c, v in pooled.items()}
-        total = sum(exp.values())
-        char = max(exp, key=exp.__getitem__)
-        out.append((char, exp[char] / total))
-    return out
+    """The views' pooled reading of each glyph (see ``pooled``)."""
+    return pooled([view_opinion(model, view, charsets) for view in views])

@@ -331,18 +331,19 @@ class PlateReader:
                     votes.setdefault(mark, []).append(_score(read))
         charsets = [grammar.PLATE_CHARSET if split is None or i in suspects else
                     (grammar.PLATE_LETTERS if i < split else grammar.PLATE_DIGITS) for i in range(seg.blobs)]
+        opinions = [glyph_model.view_opinion(self.glyph_model, view, charsets) for view in views] \
+            if self.glyph_model is not None else []
         if split is not None:
             # Each view read by the trained classifier is one more reading of a standard
             # mark. (Not of a personalised one: the classifier names any blob some
             # character, and only the grammar tells a plate from lettering.)
-            for mark, score in self._trained_readings(views, charsets):
+            for mark, score in _trained_readings(opinions):
                 votes.setdefault(mark, []).append(score)
         if not votes:
             return None
         ranked = sorted(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])), reverse=True)
         mark, scores = ranked[0]
-        pooled = glyph_model.read_glyphs(self.glyph_model, views[:2], charsets) \
-            if self.glyph_model is not None else []
+        pooled = glyph_model.pooled(opinions[:2])
         if any(char != read and p >= _TRAINED_VETO for (char, p), read in zip(pooled, mark, strict=False)):
             return None  # the classifier finds another character likelier somewhere
         vouched = {i for i, ((char, p), read) in enumerate(zip(pooled, mark, strict=False))
@@ -416,22 +417,6 @@ class PlateReader:
             return False, None
         return False, 0.5 * min(confs) + 0.5 * sum(confs) / len(confs)
 
-    def _trained_readings(
-        self, views: list[list[np.ndarray]], charsets: list[str]
-    ) -> list[tuple[str, float]]:
-        """Each view's reading by the trained classifier, as a standard mark and its score
-        (the least likely character's probability), where every character is likely enough."""
-        if self.glyph_model is None:
-            return []
-        readings = []
-        for view in views:
-            chars = glyph_model.read_glyphs(self.glyph_model, [view], charsets)
-            mark = "".join(char for char, _ in chars)
-            score = min((p for _, p in chars), default=0.0)
-            if score >= _TRAINED_VOTE and grammar.is_standard(mark):
-                readings.append((mark, score))
-        return readings
-
     def _read_lone_digit(self, glyph: np.ndarray, deadline: float) -> LineRead:
         """A number of one digit, read as a word and, if that reads nothing, drawn twice.
 
@@ -486,6 +471,21 @@ def _shorter(seg: Segmented, other: Segmented) -> bool:
     bolt; before the first character, a lost letter leaves no standard mark."""
     beyond = other.extent[1] - seg.extent[1]
     return 0.4 * seg.char_px < beyond <= 1.6 * seg.char_px
+
+
+def _trained_readings(opinions: list[list[dict[str, float]] | None]) -> list[tuple[str, float]]:
+    """Each view's reading by the trained classifier, as a standard mark and its score
+    (the least likely character's probability), where every character is likely enough."""
+    readings = []
+    for opinion in opinions:
+        if opinion is None:
+            continue
+        chars = glyph_model.likeliest(opinion)
+        mark = "".join(char for char, _ in chars)
+        score = min((p for _, p in chars), default=0.0)
+        if score >= _TRAINED_VOTE and grammar.is_standard(mark):
+            readings.append((mark, score))
+    return readings
 
 
 def _row_goes_on(frame: np.ndarray, cand: Candidate, seg: Segmented,
