@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
@@ -70,17 +71,22 @@ def features(glyph: np.ndarray) -> np.ndarray | None:
 class GlyphModel:
     """The trained classifier: probabilities over ``CLASSES`` for a glyph."""
 
-    def __init__(self, path: Path = MODEL_PATH) -> None:
-        with np.load(path) as data:
-            self.mean = data["mean"].astype(np.float32)
-            self.scale = data["scale"].astype(np.float32)
-            self.w1 = data["w1"].astype(np.float32)
-            self.b1 = data["b1"].astype(np.float32)
-            self.w2 = data["w2"].astype(np.float32)
-            self.b2 = data["b2"].astype(np.float32)
-            self.classes = str(data["classes"])
+    def __init__(self, arrays: Mapping[str, np.ndarray], source: str = "model") -> None:
+        """``arrays`` as ``glyph_training.train`` returns them and the model file holds them."""
+        self.mean = arrays["mean"].astype(np.float32)
+        self.scale = arrays["scale"].astype(np.float32)
+        self.w1 = arrays["w1"].astype(np.float32)
+        self.b1 = arrays["b1"].astype(np.float32)
+        self.w2 = arrays["w2"].astype(np.float32)
+        self.b2 = arrays["b2"].astype(np.float32)
+        self.classes = str(arrays["classes"])
         if self.classes != CLASSES:
-            raise ValueError(f"{path}: classes {self.classes!r} are not the grammar's {CLASSES!r}")
+            raise ValueError(f"{source}: classes {self.classes!r} are not the grammar's {CLASSES!r}")
+
+    @classmethod
+    def from_file(cls, path: Path = MODEL_PATH) -> GlyphModel:
+        with np.load(path) as data:
+            return cls({name: data[name] for name in data.files}, str(path))
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         hidden = np.maximum(0.0, ((rows - self.mean) / self.scale) @ self.w1 + self.b1)
@@ -114,7 +120,7 @@ def load() -> GlyphModel | None:
     if not MODEL_PATH.exists():
         log.warning("anpr: no glyph model at %s: no trained second opinion on characters", MODEL_PATH)
         return None
-    return GlyphModel(MODEL_PATH)
+    return GlyphModel.from_file(MODEL_PATH)
 
 
 def view_opinion(

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from drivers.anpr.glyph_model import CLASSES, MODEL_PATH, features
+from drivers.anpr.glyph_model import CLASSES, MODEL_PATH, GlyphModel, features
 from drivers.anpr.glyphs import TEMPLATE_FONTS
 from drivers.anpr.grammar import PLATE_DIGITS, PLATE_LETTERS
 from drivers.anpr.locate import SINGLE_ROW_SIZE
@@ -242,8 +242,7 @@ def train(x: np.ndarray, y: np.ndarray, *, hidden: int = 192, epochs: int = 30, 
 
 
 def accuracy(model: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
-    h = np.maximum(0.0, ((x - model["mean"]) / model["scale"]) @ model["w1"] + model["b1"])
-    return float(((h @ model["w2"] + model["b2"]).argmax(axis=1) == y).mean())
+    return float((GlyphModel(model).logits(x).argmax(axis=1) == y).mean())
 
 
 def main() -> None:
